@@ -7,12 +7,13 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"unicode/utf8"
 )
 
 // Plot sets the look of a front plot drawn by [PlotSVG] or [PlotPNG]. The zero
 // value is usable: a 640×480 plot of objectives (0, 1) with the objective
 // names as axis labels and points coloured from blue (λ_1 = 0) to red
-// (λ_1 = 1).
+// (λ_1 = 1), with no reference marker.
 type Plot struct {
 	// Title is drawn above the plot; empty means "Pareto front".
 	Title string
@@ -23,11 +24,40 @@ type Plot struct {
 	// Each must lie in [MinPlotSize, MaxPlotSize].
 	Width, Height int
 	// Objectives picks the objectives for the x and y axes; the zero value
-	// {0, 0} means {0, 1}. Otherwise the two must differ.
+	// {0, 0} means {0, 1}. Otherwise the two must differ. For m ≥ 3
+	// objectives, [PlotPairs] lists every pair, one plot each.
 	Objectives [2]int
 	// From and To are the colours of λ_1 = 0 and λ_1 = 1; a point's colour is
 	// the linear blend From + λ_1·(To − From). A zero colour means the default.
 	From, To color.RGBA
+	// Reference is an extra point in objective space, one finite value per
+	// objective (m, like a row of [Front.Values]), such as the base model's
+	// scores. It is drawn as a black diamond, not coloured by λ, takes no part
+	// in dominance, widens the axis ranges to include it, and has a legend
+	// entry. Nil means none. It is unrelated to the hypervolume reference
+	// point of [Hypervolume].
+	Reference []float64
+	// ReferenceLabel names Reference in the legend; empty means "base model".
+	// It is ignored when Reference is nil.
+	ReferenceLabel string
+}
+
+// PlotPairs returns every pair (i, j), i < j, of the front's objectives in
+// lexicographic order: m(m−1)/2 pairs for m objectives, to be passed one at a
+// time as [Plot.Objectives] to draw each 2-D projection of an m ≥ 3 front.
+// It returns nil when the front has no points or fewer than two objectives.
+func PlotPairs(f Front) [][2]int {
+	if len(f.Values) == 0 {
+		return nil
+	}
+	m := len(f.Values[0])
+	var pairs [][2]int
+	for i := range m {
+		for j := i + 1; j < m; j++ {
+			pairs = append(pairs, [2]int{i, j})
+		}
+	}
+	return pairs
 }
 
 // The accepted picture sizes, in pixels per side.
@@ -65,6 +95,8 @@ type layout struct {
 	front                    []int // non-dominated points, by increasing x
 	title, xlabel, ylabel    string
 	from, to                 color.RGBA
+	reference                *plotPoint // nil: none; lambda1 and dominated unused
+	referenceLabel           string
 }
 
 // newLayout checks the front and options and places everything.
@@ -80,6 +112,17 @@ func newLayout(f Front, opt Plot) (*layout, error) {
 	if ax == ay || ax < 0 || ay < 0 || ax >= m || ay >= m {
 		return nil, fmt.Errorf("lambda: plot: objectives (%d, %d), want two different "+
 			"indices in [0, %d)", ax, ay, m)
+	}
+	if opt.Reference != nil {
+		if len(opt.Reference) != m {
+			return nil, fmt.Errorf("lambda: plot: Reference has %d values, want one per "+
+				"objective (%d)", len(opt.Reference), m)
+		}
+		for i, v := range opt.Reference {
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				return nil, fmt.Errorf("lambda: plot: Reference[%d] = %v is not finite", i, v)
+			}
+		}
 	}
 	l := &layout{width: opt.Width, height: opt.Height, from: opt.From, to: opt.To,
 		title: opt.Title, xlabel: opt.XLabel, ylabel: opt.YLabel}
@@ -119,6 +162,10 @@ func newLayout(f Front, opt Plot) (*layout, error) {
 	if l.ylabel == "" {
 		l.ylabel = names[ay] + sense(ay)
 	}
+	l.referenceLabel = opt.ReferenceLabel
+	if l.referenceLabel == "" {
+		l.referenceLabel = "base model"
+	}
 
 	// Plot area: room for the title above, tick labels and axis labels on the
 	// left and below, and the legend on the right.
@@ -126,14 +173,19 @@ func newLayout(f Front, opt Plot) (*layout, error) {
 	l.right = float64(l.width) - 164
 	l.bottom = float64(l.height) - 52
 
-	// Data ranges and ticks.
+	// Data ranges and ticks; the reference point, if any, is inside them.
 	xs := make([]float64, len(f.Values))
 	ys := make([]float64, len(f.Values))
 	for k, v := range f.Values {
 		xs[k], ys[k] = v[ax], v[ay]
 	}
-	l.x0, l.x1 = paddedRange(xs)
-	l.y0, l.y1 = paddedRange(ys)
+	if r := opt.Reference; r != nil {
+		l.x0, l.x1 = paddedRange(append(slices.Clip(xs), r[ax]))
+		l.y0, l.y1 = paddedRange(append(slices.Clip(ys), r[ay]))
+	} else {
+		l.x0, l.x1 = paddedRange(xs)
+		l.y0, l.y1 = paddedRange(ys)
+	}
 	for _, span := range []float64{l.x1 - l.x0, l.y1 - l.y0} {
 		if math.IsInf(span, 0) || span <= 0 {
 			return nil, fmt.Errorf("lambda: plot: objective range %v is too wide or too narrow to plot", span)
@@ -168,6 +220,9 @@ func newLayout(f Front, opt Plot) (*layout, error) {
 	slices.SortStableFunc(l.front, func(a, b int) int {
 		return cmp.Or(cmp.Compare(xs[a], xs[b]), cmp.Compare(ys[a], ys[b]))
 	})
+	if r := opt.Reference; r != nil {
+		l.reference = &plotPoint{x: l.px(r[ax]), y: l.py(r[ay])}
+	}
 	return l, nil
 }
 
@@ -191,12 +246,14 @@ func (l *layout) colour(t float64) color.RGBA {
 
 // legend holds the legend's geometry, shared by both renderers: a heading,
 // a vertical colour bar from λ_1 = 1 (top) to λ_1 = 0 (bottom), then a line
-// sample for the front and a marker sample for dominated points.
+// sample for the front, a marker sample for dominated points and, when there
+// is a reference point, its marker sample.
 type legend struct {
 	x, headingY          float64
 	barTop, barBottom    float64
 	barWidth             float64
 	lineY, dominatedY    float64
+	referenceY           float64
 	sampleWidth, textGap float64
 }
 
@@ -207,7 +264,29 @@ func (l *layout) legend() legend {
 	g.barBottom = g.barTop + min(120, (l.bottom-l.top)/2)
 	g.lineY = g.barBottom + 30
 	g.dominatedY = g.lineY + 22
+	g.referenceY = g.dominatedY + 22
 	return g
+}
+
+// textX is the left end of the legend's entry labels.
+func (g legend) textX() float64 {
+	return g.x + g.sampleWidth + g.textGap
+}
+
+// referenceRadius is the reference diamond's half-diagonal in pixels.
+const referenceRadius = 7
+
+// fitLabel shortens s to at most n runes, ending it with ellipsis when cut.
+func fitLabel(s string, n int, ellipsis string) string {
+	r := []rune(s)
+	e := utf8.RuneCountInString(ellipsis)
+	switch {
+	case len(r) <= n:
+		return s
+	case n <= e:
+		return string(r[:max(n, 0)])
+	}
+	return string(r[:n-e]) + ellipsis
 }
 
 // paddedRange returns [lo, hi] around the values with 6% padding on each side,

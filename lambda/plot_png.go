@@ -71,6 +71,9 @@ func PlotPNG(w io.Writer, f Front, opt Plot) error {
 			c.disc(p.x, p.y, 5, col)
 		}
 	}
+	if r := l.reference; r != nil {
+		c.diamond(r.x, r.y)
+	}
 
 	// Legend.
 	g := l.legend()
@@ -90,6 +93,11 @@ func PlotPNG(w io.Writer, f Front, opt Plot) error {
 	c.disc(g.x+g.sampleWidth/2, g.dominatedY, 5.5, color.RGBA{0x66, 0x66, 0x66, 0xff})
 	c.disc(g.x+g.sampleWidth/2, g.dominatedY, 3.5, color.RGBA{0xff, 0xff, 0xff, 0xff})
 	c.text(g.x+g.sampleWidth+g.textGap, g.dominatedY+5, 0, "dominated", ink)
+	if l.reference != nil {
+		c.diamond(g.x+g.sampleWidth/2, g.referenceY)
+		n := int(float64(l.width)-g.textX()-4) / face.Advance
+		c.text(g.textX(), g.referenceY+5, 0, fitLabel(asciiLabel(l.referenceLabel), n, "..."), ink)
+	}
 
 	if err := png.Encode(w, c.img); err != nil {
 		return fmt.Errorf("lambda: plot png: %w", err)
@@ -152,6 +160,24 @@ func (c *canvas) disc(cx, cy, r float64, col color.RGBA) {
 		for x := int(math.Floor(cx - r - 1)); x <= int(math.Ceil(cx+r+1)); x++ {
 			d := math.Hypot(float64(x)-cx, float64(y)-cy)
 			c.blend(x, y, col, r+0.5-d)
+		}
+	}
+}
+
+// diamond draws the reference marker centred on (cx, cy): a black diamond of
+// half-diagonal referenceRadius inside a white rim, anti-aliased.
+func (c *canvas) diamond(cx, cy float64) {
+	c.rhombus(cx, cy, referenceRadius+1.5, color.RGBA{0xff, 0xff, 0xff, 0xff})
+	c.rhombus(cx, cy, referenceRadius, color.RGBA{0, 0, 0, 0xff})
+}
+
+// rhombus fills the square |x − cx| + |y − cy| ≤ r; a pixel's coverage is
+// 0.5 + its signed distance inside the nearest edge, (r − |dx| − |dy|)/√2.
+func (c *canvas) rhombus(cx, cy, r float64, col color.RGBA) {
+	for y := int(math.Floor(cy - r - 1)); y <= int(math.Ceil(cy+r+1)); y++ {
+		for x := int(math.Floor(cx - r - 1)); x <= int(math.Ceil(cx+r+1)); x++ {
+			d := math.Abs(float64(x)-cx) + math.Abs(float64(y)-cy)
+			c.blend(x, y, col, 0.5+(r-d)/math.Sqrt2)
 		}
 	}
 }

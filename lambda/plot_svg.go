@@ -12,7 +12,8 @@ import (
 // PlotSVG draws a front as a standalone SVG document: axes with ticks and
 // labels, one point per λ coloured by λ_1 (see [Plot.From]), the points that
 // are non-dominated in the plotted pair of objectives joined by a line in
-// increasing x, dominated points hollow, a title and a legend.
+// increasing x, dominated points hollow, [Plot.Reference] (if set) as a black
+// diamond, a title and a legend.
 func PlotSVG(w io.Writer, f Front, opt Plot) error {
 	l, err := newLayout(f, opt)
 	if err != nil {
@@ -77,6 +78,9 @@ func PlotSVG(w io.Writer, f Front, opt Plot) error {
 				`stroke-width="1"/>`+"\n", p.x, p.y, c)
 		}
 	}
+	if r := l.reference; r != nil {
+		svgDiamond(&b, r.x, r.y)
+	}
 
 	// Legend: colour bar for λ_1, front line, dominated marker.
 	g := l.legend()
@@ -94,6 +98,12 @@ func PlotSVG(w io.Writer, f Front, opt Plot) error {
 	fmt.Fprintf(&b, `<circle cx="%.1f" cy="%.1f" r="4.5" fill="white" stroke="#666" `+
 		`stroke-width="2"/>`+"\n", g.x+g.sampleWidth/2, g.dominatedY)
 	svgText(&b, g.x+g.sampleWidth+g.textGap, g.dominatedY+4, "start", 11, "", "dominated")
+	if l.reference != nil {
+		svgDiamond(&b, g.x+g.sampleWidth/2, g.referenceY)
+		// About 6.5 pixels per character at 11 px sans-serif.
+		n := int((float64(l.width) - g.textX() - 4) / 6.5)
+		svgText(&b, g.textX(), g.referenceY+4, "start", 11, "", fitLabel(l.referenceLabel, n, "…"))
+	}
 
 	b.WriteString("</svg>\n")
 	if _, err := w.Write(b.Bytes()); err != nil {
@@ -112,6 +122,15 @@ func svgText(b *bytes.Buffer, x, y float64, anchor string, size int, weight, s s
 	// xml.EscapeText cannot fail on a bytes.Buffer.
 	_ = xml.EscapeText(b, []byte(s))
 	b.WriteString("</text>\n")
+}
+
+// svgDiamond writes the reference marker centred on (x, y): a black diamond
+// with a white rim so that it stands out over points and the front line.
+func svgDiamond(b *bytes.Buffer, x, y float64) {
+	const r = referenceRadius
+	fmt.Fprintf(b, `<path class="reference" d="M%.1f %.1fL%.1f %.1fL%.1f %.1fL%.1f %.1fZ" `+
+		`fill="black" stroke="white" stroke-width="1.5"/>`+"\n",
+		x, y-r, x+r, y, x, y+r, x-r, y)
 }
 
 // svgColour writes c as #rrggbb.
