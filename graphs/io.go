@@ -85,7 +85,10 @@ func WriteFileAtomic(path string, data []byte) error {
 		return fmt.Errorf("graphs: write %s: %w", path, err)
 	}
 	tmp := f.Name()
-	_, err = f.Write(data)
+	err = f.Chmod(0o644)
+	if err == nil {
+		_, err = f.Write(data)
+	}
 	if err == nil {
 		err = f.Sync()
 	}

@@ -18,6 +18,8 @@ import (
 	"sync"
 
 	onnx "github.com/yalue/onnxruntime_go"
+
+	"github.com/panacea-go/toolkit/internal/cache"
 )
 
 // NPMVersion is the onnxruntime-node release whose library this build of the toolkit is
@@ -28,19 +30,9 @@ const NPMVersion = "1.31.1"
 // config key ort-lib.
 const LibEnv = "TOOLKIT_ORT_LIB"
 
-// DefaultLibPath is where scripts/fetch-ort.sh caches the library:
-// $TOOLKIT_CACHE, else $XDG_CACHE_HOME/panacea-toolkit, else ~/.cache/panacea-toolkit.
+// DefaultLibPath is where scripts/fetch-ort.sh caches the library (see [cache.Dir]).
 func DefaultLibPath() string {
-	cache := os.Getenv("TOOLKIT_CACHE")
-	if cache == "" {
-		base := os.Getenv("XDG_CACHE_HOME")
-		if base == "" {
-			home, _ := os.UserHomeDir()
-			base = filepath.Join(home, ".cache")
-		}
-		cache = filepath.Join(base, "panacea-toolkit")
-	}
-	return filepath.Join(cache, "onnxruntime-"+NPMVersion, "libonnxruntime.so.1")
+	return filepath.Join(cache.Dir(), "onnxruntime-"+NPMVersion, "libonnxruntime.so.1")
 }
 
 // ResolveLib picks the library path: the given one (from flag or config), else $TOOLKIT_ORT_LIB,
@@ -100,6 +92,9 @@ type Options struct {
 	OptLevel string
 	// ExternalDataDir is where external initializers live when a model is opened from bytes.
 	ExternalDataDir string
+	// ProfilePrefix, when set, makes ONNX Runtime write a JSON trace of every run to a file
+	// named from this prefix (chrome://tracing format).
+	ProfilePrefix string
 }
 
 // Session is an open ONNX Runtime session with fixed input and output names.
@@ -164,6 +159,11 @@ func sessionOptions(o Options) (*onnx.SessionOptions, error) {
 		if err := so.AddSessionConfigEntry(
 			"session.model_external_initializers_file_folder_path", o.ExternalDataDir); err != nil {
 			return fail(fmt.Errorf("ort: external data folder: %w", err))
+		}
+	}
+	if o.ProfilePrefix != "" {
+		if err := so.EnableProfiling(o.ProfilePrefix); err != nil {
+			return fail(fmt.Errorf("ort: profiling: %w", err))
 		}
 	}
 	switch o.Device {

@@ -50,13 +50,16 @@ TOOLKIT_* environment variables (TOOLKIT_ORT_LIB for --ort-lib).`,
 		", else the cache filled by scripts/fetch-ort.sh)")
 	pf.String("device", "cpu", "execution provider: cpu or cuda")
 	pf.Int("threads", 0, "ONNX Runtime intra-op threads (0: one per core)")
-	root.AddCommand(newExportCmd(), newGenerateCmd())
+	root.AddCommand(newExportCmd(), newGenerateCmd(), newDataCmd(), newTrainCmd(), newEvalCmd(), newGradcheckCmd())
 	return root
 }
 
 // settings reads a command's flags through viper: flag > TOOLKIT_* environment > --config
 // file > default. It also sets up logging.
-func settings(cmd *cobra.Command) (*viper.Viper, error) {
+func settings(cmd *cobra.Command) (*viper.Viper, error) { return readSettings(cmd, true) }
+
+// readSettings is settings; with fromFile false the --config file is left to the command.
+func readSettings(cmd *cobra.Command, fromFile bool) (*viper.Viper, error) {
 	v := viper.New()
 	if err := v.BindPFlags(cmd.Flags()); err != nil {
 		return nil, err
@@ -64,7 +67,7 @@ func settings(cmd *cobra.Command) (*viper.Viper, error) {
 	v.SetEnvPrefix("TOOLKIT")
 	v.SetEnvKeyReplacer(strings.NewReplacer("-", "_"))
 	v.AutomaticEnv()
-	if path := v.GetString("config"); path != "" {
+	if path := v.GetString("config"); path != "" && fromFile {
 		v.SetConfigFile(path)
 		v.SetConfigType("yaml")
 		if err := v.ReadInConfig(); err != nil {

@@ -47,8 +47,9 @@ func (p *progress) Set(done int64) {
 	if p.total <= 0 {
 		return
 	}
+	// A line per 10% (and the last one), but none for work that finishes within seconds.
 	tick := done * 10 / p.total
-	if tick > p.lastTick {
+	if tick > p.lastTick && (time.Since(p.start) > 2*time.Second || done == p.total && p.lastTick > 0) {
 		p.lastTick = tick
 		slog.Info(p.what, "done", done, "total", p.total, "percent", tick*10,
 			"elapsed", time.Since(p.start).Round(time.Millisecond))
