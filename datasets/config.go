@@ -22,11 +22,15 @@ import (
 //	dimensions:
 //	  - {name: helpful, source: pku.jsonl, label: better_response_id, weight: 1}
 //	  - {name: harmless, source: pku.jsonl, label: safer_response_id}
+//	  - {name: concise, source: pku.jsonl, label: length, prefer: lower, drop_ties: true}
 //	template: {style: hh, eos_token: "</s>"}
 //	max_prompt_len: 256
 //	max_len: 512
 //	batch_size: 4
 //	seed: 1
+//
+// For objective sft, `sft: preferred` on each dimension turns its pairs into SFT examples of
+// the response the dimension prefers (see examples/panacea-sft3.yaml).
 type DataConfig struct {
 	// Dimensions lists the preference dimensions in order; the order fixes the dimension
 	// index carried by every example and batch row.
@@ -80,11 +84,23 @@ type DimensionConfig struct {
 	// Format is the row format (see [Formats]); empty means detect it from the fields.
 	Format string `yaml:"format" mapstructure:"format"`
 	// Label orders a response pair (pku-saferlhf format only): an id column holding 0 or 1
-	// (null or -1 is a tie), or a per-response score column pattern with "{}" standing for
-	// 0 and 1, e.g. "response_{}_severity_level" with prefer: lower.
+	// (null or -1 is a tie), a per-response score column pattern with "{}" standing for
+	// 0 and 1, e.g. "response_{}_severity_level" with prefer: lower, or a computed label:
+	// "length" scores each response by its length in Unicode characters (runes) of
+	// response_0 and response_1 as stored, so that prefer: lower makes the shorter response
+	// win (conciseness). Equal scores are a tie (see DropTies). A computed label's name
+	// shadows a column of the same name.
 	Label string `yaml:"label" mapstructure:"label"`
-	// Prefer is higher (default) or lower: which score wins, for score labels.
+	// Prefer is higher (default) or lower: which score wins, for score and computed labels.
 	Prefer string `yaml:"prefer" mapstructure:"prefer"`
+	// SFT turns a preference source into SFT examples of this dimension. "preferred" keeps,
+	// from each pair, the prompt and the response the dimension prefers (the chosen side:
+	// the one its label picks for pku-saferlhf, chosen for hh-rlhf and preference rows) and
+	// drops the other, so that objective sft trains each dimension on the responses it
+	// prefers. Ties, only_safety_differs and invalid rows are handled as for pairs, before
+	// the other response is dropped. Empty (default): pair formats give preference
+	// examples. Only formats with pairs (pku-saferlhf, hh-rlhf, preference) accept it.
+	SFT string `yaml:"sft" mapstructure:"sft"`
 	// Weight is the dimension's weight in evaluation (default 1).
 	Weight float64 `yaml:"weight" mapstructure:"weight"`
 	// BatchSize overrides DataConfig.BatchSize for this dimension.
@@ -140,6 +156,19 @@ const (
 	StyleHH    = "hh"
 	StylePlain = "plain"
 	StyleChat  = "chat"
+)
+
+// Values of a dimension's `sft` key.
+const (
+	// SFTPreferred makes SFT examples of each pair's preferred (chosen) response.
+	SFTPreferred = "preferred"
+)
+
+// Computed labels: label names that score each response of a pku-saferlhf pair from its
+// text rather than from a column.
+const (
+	// LabelLength scores a response by its length in Unicode characters (runes).
+	LabelLength = "length"
 )
 
 // Defaults used by [DataConfig.Validate].
@@ -285,6 +314,12 @@ func (d *DimensionConfig) validate(key string) error {
 			key, FormatPKU, d.Format)
 	case d.Format != "" && d.Format != FormatPKU && d.OnlySafetyDiffers:
 		return fmt.Errorf("%s.only_safety_differs: only format %s has safety flags", key, FormatPKU)
+	case d.SFT != "" && d.SFT != SFTPreferred:
+		return fmt.Errorf("%s.sft: %q is not %s (or empty for pairs)", key, d.SFT, SFTPreferred)
+	case d.SFT != "" && (d.Format == FormatSFT || d.Format == FormatPrompt):
+		return fmt.Errorf("%s.sft: format %s has no pairs to take the preferred response "+
+			"from (sft: %s needs %s, %s or %s rows)", key, d.Format, d.SFT, FormatPKU,
+			FormatHH, FormatPreference)
 	case d.Label != "" && strings.Count(d.Label, "{}") > 1:
 		return fmt.Errorf("%s.label: %q has more than one {}", key, d.Label)
 	case d.Prefer != "higher" && d.Prefer != "lower":

@@ -11,7 +11,10 @@
 //   - dimension: one preference axis (helpful, harmless, ...). Each has its own source,
 //     label and evaluation weight; training draws one sub-batch per dimension per step.
 //   - label: the column that orders a response pair for a dimension, e.g.
-//     better_response_id (helpfulness) or safer_response_id (harmlessness).
+//     better_response_id (helpfulness) or safer_response_id (harmlessness), or a computed
+//     label such as length (with prefer: lower, the shorter response wins: conciseness).
+//   - preferred-response SFT: a dimension with `sft: preferred` reads pairs but keeps only
+//     the prompt and the response its label prefers, as SFT examples.
 //   - pair: a preference example (prompt, chosen, rejected) under one dimension's label.
 //   - tie: a pair whose label expresses no preference (null or -1, or equal scores).
 //   - row format: how a row's fields map to examples (`format` key, see [Formats]).

@@ -85,6 +85,16 @@ func kindOf(format string) Kind {
 	return KindPreference
 }
 
+// kindFor is the kind of example a dimension yields from rows of a (canonical) format: the
+// format's own kind, or SFT for a pair format under sft: preferred.
+func kindFor(format string, d DimensionConfig) Kind {
+	k := kindOf(format)
+	if k == KindPreference && d.SFT == SFTPreferred {
+		return KindSFT
+	}
+	return k
+}
+
 // logicalColumns are the field names a dimension's `columns` map may rename.
 var logicalColumns = []string{"prompt", "chosen", "rejected", "response", "messages",
 	"response_0", "response_1", "safe_0", "safe_1"}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 )
 
 // Dataset is every dimension of a config, loaded, tokenized and split.
@@ -23,6 +24,13 @@ type Dimension struct {
 	Train     Examples
 	Eval      Examples
 	Stats     DimStats
+
+	// Label is what orders pku-saferlhf pairs: the label, with its prefer for score and
+	// computed labels (e.g. "length, prefer lower"); empty for formats ordered already.
+	Label string
+	// SFT is the config's sft option: "preferred" when the examples are the preferred
+	// responses of a pair format (Train.Kind is then KindSFT).
+	SFT string
 }
 
 // DimStats is what loading one dimension found: per-source row counts and token lengths.
@@ -103,7 +111,7 @@ func (l *loader) read(name string) ([]record, error) {
 
 func (l *loader) dimension(index int, dc DimensionConfig) (*Dimension, error) {
 	d := &Dimension{Index: index, Name: dc.Name, Weight: dc.Weight, Format: dc.Format,
-		BatchSize: dc.BatchSize}
+		BatchSize: dc.BatchSize, SFT: dc.SFT}
 	train, err := l.read(dc.Source)
 	if err != nil {
 		return nil, err
@@ -112,16 +120,26 @@ func (l *loader) dimension(index int, dc DimensionConfig) (*Dimension, error) {
 		if d.Format, err = detect(train, columnsFor(dc.Columns), dc.Source); err != nil {
 			return nil, err
 		}
-		if d.Format != FormatPKU && (dc.Label != "" || dc.OnlySafetyDiffers) {
-			return nil, fmt.Errorf("%s: detected format %s, which reads no label", dc.Source,
-				d.Format)
-		}
-		if d.Format == FormatPKU && dc.Label == "" {
-			return nil, fmt.Errorf("%s: detected format %s; set label (e.g. better_response_id)",
-				dc.Source, d.Format)
+		key := fmt.Sprintf("dimensions[%d]", index)
+		switch {
+		case d.Format != FormatPKU && (dc.Label != "" || dc.OnlySafetyDiffers):
+			return nil, fmt.Errorf("%s.label: %s: detected format %s, which reads no label",
+				key, dc.Source, d.Format)
+		case d.Format == FormatPKU && dc.Label == "":
+			return nil, fmt.Errorf("%s.label: %s: detected format %s; set label (e.g. "+
+				"better_response_id)", key, dc.Source, d.Format)
+		case dc.SFT != "" && kindOf(d.Format) != KindPreference:
+			return nil, fmt.Errorf("%s.sft: %s: detected format %s, which has no pairs to "+
+				"take the preferred response from", key, dc.Source, d.Format)
 		}
 	}
-	kind := kindOf(d.Format)
+	if d.Format == FormatPKU {
+		d.Label = dc.Label
+		if dc.Label == LabelLength || strings.Contains(dc.Label, "{}") {
+			d.Label += ", prefer " + dc.Prefer
+		}
+	}
+	kind := kindFor(d.Format, dc)
 	d.Train.Kind, d.Eval.Kind = kind, kind
 	parse := newRowParser(d.Format, dc)
 
@@ -169,7 +187,7 @@ func (l *loader) source(d *Dimension, name string, recs []record, parse rowParse
 	stats := SourceStats{File: name, Split: split, Rows: len(recs)}
 	bad, drop := tally{}, tally{}
 	for _, rec := range recs {
-		ex, enc, p := l.row(rec, parse, d.Format)
+		ex, enc, p := l.row(rec, parse, d.Train.Kind)
 		if p != nil {
 			if p.filter {
 				drop.add(p.reason, rec.pos.line)
@@ -191,8 +209,9 @@ func (l *loader) source(d *Dimension, name string, recs []record, parse rowParse
 	return nil
 }
 
-// row parses and encodes one record.
-func (l *loader) row(rec record, parse rowParser, format string) (*textExample, *encoded,
+// row parses and encodes one record into an example of the given kind (an SFT example of a
+// pair format keeps the chosen response only).
+func (l *loader) row(rec record, parse rowParser, kind Kind) (*textExample, *encoded,
 	*rowProblem) {
 	if rec.err != nil {
 		return nil, nil, &rowProblem{reason: ReasonMalformed, err: rec.err}
@@ -202,7 +221,7 @@ func (l *loader) row(rec record, parse rowParser, format string) (*textExample, 
 		return nil, nil, p
 	}
 	var responses []string
-	switch kindOf(format) {
+	switch kind {
 	case KindPreference:
 		responses = []string{ex.chosen, ex.rejected}
 	case KindSFT:

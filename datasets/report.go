@@ -23,6 +23,8 @@ type Report struct {
 type DimReport struct {
 	Name              string
 	Format            string
+	Label             string // what orders pku-saferlhf pairs; see [Dimension]
+	SFT               string // "preferred": SFT examples of the preferred responses
 	Kind              Kind
 	Weight            float64
 	BatchSize         int
@@ -77,7 +79,8 @@ func NewReport(ds *Dataset, tok Tokenizer) (*Report, error) {
 	r := &Report{Style: ds.Template.Style(), MaxPromptLen: ds.Config.MaxPromptLen,
 		MaxLen: ds.Config.MaxLen, EOSToken: ds.Template.EOSToken}
 	for _, d := range ds.Dims {
-		dr := DimReport{Name: d.Name, Format: d.Format, Kind: d.Train.Kind, Weight: d.Weight,
+		dr := DimReport{Name: d.Name, Format: d.Format, Label: d.Label, SFT: d.SFT,
+			Kind: d.Train.Kind, Weight: d.Weight,
 			BatchSize: d.BatchSize, Train: d.Train.Len(), Eval: d.Eval.Len(),
 			Sources: d.Stats.Sources, Prompt: summarize(d.Stats.PromptLens),
 			Chosen: summarize(d.Stats.ChosenLens), Rejected: summarize(d.Stats.RejectedLens),
@@ -212,8 +215,8 @@ func (r *Report) Write(w io.Writer) error {
 	ew.printf("template: %s, eos_token: %q, max_prompt_len: %s, max_len: %s\n",
 		r.Style, r.EOSToken, limit(r.MaxPromptLen), limit(r.MaxLen))
 	for i, d := range r.Dims {
-		ew.printf("\ndimension %d: %s (format %s, %s examples, weight %g, batch %d)\n",
-			i, d.Name, d.Format, d.Kind, d.Weight, d.BatchSize)
+		ew.printf("\ndimension %d: %s (%s, weight %g, batch %d)\n", i, d.Name, d.origin(),
+			d.Weight, d.BatchSize)
 		ew.printf("  examples: %d train, %d eval\n", d.Train, d.Eval)
 		for _, s := range d.Sources {
 			ew.printf("  %s [%s]: %d rows, %d kept, %d invalid, %d filtered\n",
@@ -248,6 +251,20 @@ func (r *Report) Write(w io.Writer) error {
 		}
 	}
 	return ew.err
+}
+
+// origin says where a dimension's examples come from, e.g. "format pku-saferlhf, label
+// length, prefer lower, sft examples (preferred responses)".
+func (d *DimReport) origin() string {
+	s := "format " + d.Format
+	if d.Label != "" {
+		s += ", label " + d.Label
+	}
+	s += fmt.Sprintf(", %s examples", d.Kind)
+	if d.SFT != "" {
+		s += " (" + d.SFT + " responses)"
+	}
+	return s
 }
 
 func writeLengths(ew *errWriter, name string, s LengthSummary) {

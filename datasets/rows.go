@@ -3,6 +3,7 @@ package datasets
 import (
 	"fmt"
 	"strings"
+	"unicode/utf8"
 )
 
 // A rowParser turns one record into a text example, or says why it cannot.
@@ -43,7 +44,7 @@ func parsePKU(rec record, cols columns, d DimensionConfig) (textExample, *rowPro
 	}
 
 	// Order the pair by the label; a tie is dropped or invalid depending on drop_ties.
-	winner, tie, p := pkuWinner(rec, d)
+	winner, tie, p := pkuWinner(rec, d, resp)
 	if p != nil {
 		return textExample{}, p
 	}
@@ -74,9 +75,15 @@ func parsePKU(rec record, cols columns, d DimensionConfig) (textExample, *rowPro
 		rejected: resp[1-winner]}, nil
 }
 
-// pkuWinner returns the index (0 or 1) of the preferred response under d's label.
-func pkuWinner(rec record, d DimensionConfig) (winner int, tie bool, p *rowProblem) {
-	if strings.Contains(d.Label, "{}") {
+// pkuWinner returns the index (0 or 1) of the preferred response under d's label: an id
+// column, a per-response score column pattern, or a computed label scoring resp.
+func pkuWinner(rec record, d DimensionConfig, resp [2]string) (winner int, tie bool,
+	p *rowProblem) {
+	switch {
+	case d.Label == LabelLength:
+		return scoreWinner([2]float64{float64(utf8.RuneCountInString(resp[0])),
+			float64(utf8.RuneCountInString(resp[1]))}, d.Prefer)
+	case strings.Contains(d.Label, "{}"):
 		var s [2]float64
 		for i := range s {
 			name := strings.Replace(d.Label, "{}", fmt.Sprint(i), 1)
@@ -89,17 +96,7 @@ func pkuWinner(rec record, d DimensionConfig) (winner int, tie bool, p *rowProbl
 			}
 			s[i] = v
 		}
-		if s[0] == s[1] {
-			return 0, true, nil
-		}
-		better := 0
-		if s[1] > s[0] {
-			better = 1
-		}
-		if d.Prefer == "lower" {
-			better = 1 - better
-		}
-		return better, false, nil
+		return scoreWinner(s, d.Prefer)
 	}
 	id, null, p := rec.number(d.Label)
 	if p != nil {
@@ -112,6 +109,22 @@ func pkuWinner(rec record, d DimensionConfig) (winner int, tie bool, p *rowProbl
 		return int(id), false, nil
 	}
 	return 0, false, invalid(ReasonLabelRange, fmt.Sprintf("%s = %v, want 0 or 1", d.Label, id))
+}
+
+// scoreWinner returns the index of the response whose score prefer (higher or lower) picks;
+// equal scores are a tie.
+func scoreWinner(s [2]float64, prefer string) (winner int, tie bool, p *rowProblem) {
+	if s[0] == s[1] {
+		return 0, true, nil
+	}
+	better := 0
+	if s[1] > s[0] {
+		better = 1
+	}
+	if prefer == "lower" {
+		better = 1 - better
+	}
+	return better, false, nil
 }
 
 // checkPair reports an empty prompt, an empty response or identical responses.
@@ -276,9 +289,6 @@ func sameTurns(a, b []Message) bool {
 	}
 	return true
 }
-
-// TODO: SFT on the chosen side of preference data needs a dimension option (e.g. use:
-// chosen); today a preference format always yields pairs.
 
 // parseSFT reads {messages: [...]} (the last message is the response) or {prompt, response}.
 func parseSFT(rec record, cols columns) (textExample, *rowProblem) {
