@@ -27,9 +27,13 @@ type graphInputs struct {
 //
 // Position ids are cumsum(mask) − 1 clamped at 0, last seq entries:
 // https://onnx.ai/onnx/operators/onnx__CumSum.html,
+// https://onnx.ai/onnx/operators/onnx__Sub.html,
 // https://onnx.ai/onnx/operators/onnx__Max.html,
-// https://onnx.ai/onnx/operators/onnx__Slice.html and
-// https://onnx.ai/onnx/operators/onnx__Range.html for the indices.
+// https://onnx.ai/onnx/operators/onnx__Neg.html and
+// https://onnx.ai/onnx/operators/onnx__Slice.html; the indices use
+// https://onnx.ai/onnx/operators/onnx__Squeeze.html and
+// https://onnx.ai/onnx/operators/onnx__Range.html, the padding flags
+// https://onnx.ai/onnx/operators/onnx__Cast.html.
 func (g *gb) declareInputs(layers, kvHeads, headDim int, withPast bool) *graphInputs {
 	in := &graphInputs{allowed: map[int]string{}}
 	in.ids = g.Input(InputIDs, graphs.Int64, "batch", "seq")
@@ -91,8 +95,8 @@ type ropeTables struct {
 }
 
 // rope builds the rotary tables from the position ids and inv_freq (head_dim/2, already
-// scaled): angles = pos · inv_freq, duplicated to head_dim, then
-// https://onnx.ai/onnx/operators/onnx__Cos.html and
+// scaled): angles = float(pos) · inv_freq (https://onnx.ai/onnx/operators/onnx__Cast.html),
+// duplicated to head_dim, then https://onnx.ai/onnx/operators/onnx__Cos.html and
 // https://onnx.ai/onnx/operators/onnx__Sin.html.
 func (g *gb) rope(pos string, invFreq []float32) *ropeTables {
 	prev := g.Scope("rope")

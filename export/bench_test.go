@@ -137,7 +137,7 @@ func BenchmarkExportSmolLMShapes(b *testing.B) {
 	size := writeRandomCheckpoint(b, src, smolLMConfig)
 	b.Logf("checkpoint: %d bytes", size)
 	for _, dtype := range []string{"f32", "f16"} {
-		var cps, syncs, walls, inner, rss []float64
+		var cps, syncs, walls, inner, rss, cpu []float64
 		for run := range 5 {
 			// cp alone, then cp followed by an fsync of the copy (sync FILE): Export
 			// fsyncs model.onnx.data before it writes model.onnx, cp does not.
@@ -176,15 +176,16 @@ func BenchmarkExportSmolLMShapes(b *testing.B) {
 			}
 			ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
 			rss = append(rss, float64(ru.Maxrss)*1024) // Linux reports KiB
+			cpu = append(cpu, time.Duration(ru.Utime.Nano()+ru.Stime.Nano()).Seconds())
 			os.RemoveAll(dst)
 		}
 		med := func(v []float64) float64 { s := slices.Clone(v); slices.Sort(s); return s[len(s)/2] }
 		cp, cpSync, wall := med(cps), med(syncs), med(walls)
 		b.Logf("%s: medians of 5: cp %.3fs, cp+fsync %.3fs, export process %.3fs (Export "+
-			"itself %.3fs), peak RSS %.0f MB; wall/cp %.2f, wall/(cp+fsync) %.2f, "+
-			"RSS/weights %.2f\n  runs: cp %.2f\n  cp+fsync %.2f\n  export %.2f", dtype, cp,
-			cpSync, wall, med(inner), med(rss)/1e6, wall/cp, wall/cpSync,
-			med(rss)/float64(size), cps, syncs, walls)
+			"itself %.3fs, CPU user+sys %.3fs), peak RSS %.0f MB; wall/cp %.2f, "+
+			"wall/(cp+fsync) %.2f, RSS/weights %.2f\n  runs: cp %.2f\n  cp+fsync %.2f\n"+
+			"  export %.2f", dtype, cp, cpSync, wall, med(inner), med(cpu), med(rss)/1e6,
+			wall/cp, wall/cpSync, med(rss)/float64(size), cps, syncs, walls)
 		b.ReportMetric(wall/cp, dtype+"-wall/cp")
 		b.ReportMetric(wall/cpSync, dtype+"-wall/cp+fsync")
 		b.ReportMetric(med(rss)/float64(size), dtype+"-rss/weights")
