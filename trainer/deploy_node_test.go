@@ -162,9 +162,10 @@ func TestDeployNode(t *testing.T) {
 
 // deployTrainConfig is a short Panacea DPO run on stories260k: two dimensions (helpful from
 // better_response_id, harmless from safer_response_id) read from one PKU-SafeRLHF file, as
-// in examples/panacea-dpo.yaml but with short sequences and few steps. A higher learning
-// rate than the default makes the λ scale s (zero at initialisation) grow enough in a few
-// steps for λ to move the logits visibly.
+// in examples/panacea-dpo.yaml but with short sequences and two steps. The λ scale s starts
+// at zero, so λ moves the logits only as far as training has moved s: with the default
+// learning rate (5e-4) two steps give a largest change of about 0.006, below
+// deployMinLambdaEffect; 5e-3 gives about 0.06.
 func deployTrainConfig(model, out, pku string) Config {
 	cfg := Defaults()
 	cfg.Model, cfg.Out = model, out
