@@ -1,0 +1,373 @@
+package autodiff_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	onnx "github.com/yalue/onnxruntime_go"
+
+	"github.com/panacea-go/toolkit/export"
+	"github.com/panacea-go/toolkit/export/safetensors"
+	"github.com/panacea-go/toolkit/graphs"
+	"github.com/panacea-go/toolkit/graphs/autodiff"
+	"github.com/panacea-go/toolkit/graphs/lora"
+	"github.com/panacea-go/toolkit/graphs/onnxpb"
+	"github.com/panacea-go/toolkit/ort"
+)
+
+// Environment variables that turn the test binary into a benchmark child process, so that
+// each measured graph gets a process (and a peak RSS) of its own.
+const (
+	childModeEnv = "AUTODIFF_BENCH_CHILD" // "forward", "train" or "time"
+	childDirEnv  = "AUTODIFF_BENCH_DIR"   // the export folder
+	childRecEnv  = "AUTODIFF_BENCH_RECOMPUTE"
+	// layersEnv shortens the model for quick experiments (default 30 layers).
+	layersEnv = "AUTODIFF_BENCH_LAYERS"
+)
+
+// benchConfig has the shapes of a ~135M-parameter Llama-family model (SmolLM-135M).
+const benchConfig = `{
+  "architectures": ["LlamaForCausalLM"], "model_type": "llama",
+  "hidden_size": 576, "intermediate_size": 1536, "num_hidden_layers": %d,
+  "num_attention_heads": 9, "num_key_value_heads": 3, "head_dim": 64,
+  "vocab_size": 49152, "max_position_embeddings": 2048, "rms_norm_eps": 1e-5,
+  "rope_theta": 10000.0, "tie_word_embeddings": true, "hidden_act": "silu",
+  "bos_token_id": 1, "eos_token_id": 2, "torch_dtype": "float32"
+}`
+
+const (
+	benchBatch   = 4
+	benchSeq     = 256
+	benchThreads = 2
+	benchRuns    = 5
+)
+
+func TestMain(m *testing.M) {
+	if mode := os.Getenv(childModeEnv); mode != "" {
+		if err := benchChild(mode, os.Getenv(childDirEnv), os.Getenv(childRecEnv) != ""); err != nil {
+			fmt.Fprintln(os.Stderr, "bench child:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// childResult is what a child process prints (JSON on stdout).
+type childResult struct {
+	MedianMS map[string]float64 `json:"median_ms"`
+	MinMS    map[string]float64 `json:"min_ms"`
+	MaxRSSMB float64            `json:"max_rss_mb"`
+	Nodes    int                `json:"nodes"`
+}
+
+func benchLayers() int {
+	if n, err := strconv.Atoi(os.Getenv(layersEnv)); err == nil && n > 0 {
+		return n
+	}
+	return 30
+}
+
+// BenchmarkLlama135M measures, on random weights with the shapes of a ~135M-parameter
+// Llama-family model with SVD-LoRA on all seven projections (k = 8, m = 2), batch 4 × 256
+// tokens and 2 threads, the time of forward+backward (gradients of the adapter) over the time
+// of the forward pass alone, and the peak RSS of each graph in a process of its own:
+//
+//	go test ./graphs/autodiff -run '^$' -bench Llama135M -benchtime 1x
+//
+// The times come from one process that alternates the two sessions, so that load from other
+// processes on the machine hits both alike; min and median of benchRuns runs are reported.
+func BenchmarkLlama135M(b *testing.B) {
+	dir := b.TempDir()
+	hf := filepath.Join(dir, "hf")
+	if err := writeRandomLlama(hf, benchLayers()); err != nil {
+		b.Fatal(err)
+	}
+	exp := filepath.Join(dir, "export")
+	if _, err := export.Export(hf, exp, export.Options{}); err != nil {
+		b.Fatal(err)
+	}
+	os.RemoveAll(hf)
+	results := map[string]childResult{}
+	for _, mode := range []string{"time", "forward", "train", "train+recompute"} {
+		cmd := exec.Command(os.Args[0], "-test.run=^$", "-test.bench=^$")
+		cmd.Env = append(os.Environ(), childModeEnv+"="+mode, childDirEnv+"="+exp)
+		if mode == "train+recompute" {
+			cmd.Env = append(cmd.Env, childModeEnv+"=train", childRecEnv+"=1")
+		}
+		cmd.Stderr = os.Stderr
+		out, err := cmd.Output()
+		if err != nil {
+			b.Fatalf("%s child: %v", mode, err)
+		}
+		var r childResult
+		if err := json.Unmarshal(out, &r); err != nil {
+			b.Fatalf("%s child printed %q: %v", mode, out, err)
+		}
+		results[mode] = r
+		b.Logf("%-16s min %v ms, median %v ms, peak RSS %.0f MB, %d nodes", mode, r.MinMS,
+			r.MedianMS, r.MaxRSSMB, r.Nodes)
+	}
+	t := results["time"]
+	ratio := t.MedianMS["train"] / t.MedianMS["forward"]
+	b.Logf("forward+backward / forward = %.2f by medians, %.2f by minima (goal ≤ 2.3)", ratio,
+		t.MinMS["train"]/t.MinMS["forward"])
+	b.ReportMetric(ratio, "train/fwd")
+	b.ReportMetric(t.MedianMS["forward"], "fwd-ms")
+	b.ReportMetric(t.MedianMS["train"], "train-ms")
+	b.ReportMetric(results["forward"].MaxRSSMB, "fwd-rss-MB")
+	b.ReportMetric(results["train"].MaxRSSMB, "train-rss-MB")
+	b.ReportMetric(results["train+recompute"].MaxRSSMB, "recompute-rss-MB")
+}
+
+// writeRandomLlama writes a Hugging Face folder with benchConfig and N(0, 0.02²) weights.
+func writeRandomLlama(dir string, layers int) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	cfg := fmt.Sprintf(benchConfig, layers)
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), []byte(cfg), 0o644); err != nil {
+		return err
+	}
+	rng := rand.New(rand.NewPCG(1, 35))
+	var tensors []safetensors.Tensor
+	add := func(name string, ones bool, shape ...int64) error {
+		v := make([]float32, graphs.NumElements(shape))
+		for i := range v {
+			if ones {
+				v[i] = 1
+			} else {
+				v[i] = float32(rng.NormFloat64() * 0.02)
+			}
+		}
+		t, err := safetensors.FromFloat32(name, safetensors.F32, shape, v)
+		tensors = append(tensors, t)
+		return err
+	}
+	const h, inter, kv = 576, 1536, 3 * 64
+	if err := add("model.embed_tokens.weight", false, 49152, h); err != nil {
+		return err
+	}
+	if err := add("model.norm.weight", true, h); err != nil {
+		return err
+	}
+	for i := range layers {
+		p := fmt.Sprintf("model.layers.%d.", i)
+		for _, w := range []struct {
+			name string
+			ones bool
+			dims []int64
+		}{
+			{"input_layernorm.weight", true, []int64{h}},
+			{"post_attention_layernorm.weight", true, []int64{h}},
+			{"self_attn.q_proj.weight", false, []int64{h, h}},
+			{"self_attn.k_proj.weight", false, []int64{kv, h}},
+			{"self_attn.v_proj.weight", false, []int64{kv, h}},
+			{"self_attn.o_proj.weight", false, []int64{h, h}},
+			{"mlp.gate_proj.weight", false, []int64{inter, h}},
+			{"mlp.up_proj.weight", false, []int64{inter, h}},
+			{"mlp.down_proj.weight", false, []int64{h, inter}},
+		} {
+			if err := add(p+w.name, w.ones, w.dims...); err != nil {
+				return err
+			}
+		}
+	}
+	return safetensors.Write(filepath.Join(dir, "model.safetensors"), tensors, nil)
+}
+
+// benchGraph is one measured session with its feeds.
+type benchGraph struct {
+	s       *ort.Session
+	feeds   []onnx.Value
+	outputs int
+	nodes   int
+}
+
+func (g *benchGraph) run() (float64, error) {
+	outs := make([]onnx.Value, g.outputs)
+	var err error
+	if outs[0], err = onnx.NewEmptyTensor[float32](onnx.NewShape(1)); err != nil {
+		return 0, err
+	}
+	defer ort.DestroyAll(outs...)
+	start := time.Now()
+	err = g.s.Run(g.feeds, outs)
+	return float64(time.Since(start).Microseconds()) / 1000, err
+}
+
+// buildBench builds the adapted graph of the export in dir, with the backward pass when
+// train is set, and opens a session on it.
+func buildBench(dir string, train, recompute bool) (*benchGraph, error) {
+	m, err := graphs.Load(filepath.Join(dir, export.ModelFile))
+	if err != nil {
+		return nil, err
+	}
+	targets, _ := lora.DefaultTargets("llama")
+	rep, err := lora.Apply(m, lora.Config{Targets: targets, Rank: 8, Dims: 2, Alpha: 512,
+		Seed: 1, AsInputs: true})
+	if err != nil {
+		return nil, err
+	}
+	loss := addTokenLoss(m, export.Logits)
+	outputs := []string{loss}
+	if train {
+		cfg := autodiff.Config{Loss: loss, Wrt: rep.ParamNames()}
+		if recompute {
+			cfg.Recompute = recomputeLayers
+		}
+		res, err := autodiff.Differentiate(m, cfg)
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range rep.ParamNames() {
+			outputs = append(outputs, res.Grads[p])
+		}
+	} else {
+		m.GetGraph().Output = []*onnxpb.ValueInfoProto{graphs.ValueInfo(loss, graphs.Float, 1)}
+	}
+	data, err := graphs.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	feeds, names, err := benchFeeds(m, rep)
+	if err != nil {
+		return nil, err
+	}
+	s, err := ort.NewSession("", data, names, outputs, ort.Options{Threads: benchThreads,
+		ExternalDataDir: dir})
+	if err != nil {
+		return nil, err
+	}
+	return &benchGraph{s: s, feeds: feeds, outputs: len(outputs), nodes: len(m.GetGraph().GetNode())}, nil
+}
+
+// benchChild measures one graph ("forward" or "train": times and peak RSS) or both
+// alternately ("time"), after one warm-up run each, and prints a childResult.
+func benchChild(mode, dir string, recompute bool) error {
+	if err := ort.Init(""); err != nil {
+		return err
+	}
+	kinds := []string{mode}
+	if mode == "time" {
+		kinds = []string{"forward", "train"}
+	}
+	graphsByKind := map[string]*benchGraph{}
+	res := childResult{MedianMS: map[string]float64{}, MinMS: map[string]float64{}}
+	for _, k := range kinds {
+		g, err := buildBench(dir, k == "train", recompute)
+		if err != nil {
+			return err
+		}
+		defer g.s.Close()
+		graphsByKind[k] = g
+		res.Nodes = g.nodes
+		if _, err := g.run(); err != nil {
+			return err
+		}
+	}
+	times := map[string][]float64{}
+	for range benchRuns {
+		for _, k := range kinds {
+			ms, err := graphsByKind[k].run()
+			if err != nil {
+				return err
+			}
+			times[k] = append(times[k], ms)
+		}
+	}
+	for k, v := range times {
+		slices.Sort(v)
+		res.MedianMS[k], res.MinMS[k] = v[len(v)/2], v[0]
+	}
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return err
+	}
+	res.MaxRSSMB = float64(ru.Maxrss) / 1024
+	return json.NewEncoder(os.Stdout).Encode(res)
+}
+
+// recomputeLayers selects the float nodes of every decoder layer for recomputation.
+func recomputeLayers(n *onnxpb.NodeProto) bool {
+	var layer int
+	_, err := fmt.Sscanf(n.GetName(), "model.layers.%d", &layer)
+	return err == nil
+}
+
+// addTokenLoss adds the mean token cross-entropy of the logits (float32) and returns its
+// name: inputs targets (batch, seq) int64 and loss_mask (batch, seq) float32.
+func addTokenLoss(m *onnxpb.ModelProto, logits string) string {
+	b := graphs.WrapGraph(m.GetGraph())
+	b.Input("targets", graphs.Int64, "batch", "seq")
+	b.Input("loss_mask", graphs.Float, "batch", "seq")
+	logp := b.Node("LogSoftmax", []string{logits}, graphs.AttrInt("axis", -1))
+	picked := b.Node("GatherElements", []string{logp, b.Op("Unsqueeze", "targets",
+		b.ConstInt64(-1))}, graphs.AttrInt("axis", -1))
+	mask := b.Op("Unsqueeze", "loss_mask", b.ConstInt64(-1))
+	total := b.Node("ReduceSum", []string{b.Op("Mul", picked, mask)}, graphs.AttrInt("keepdims", 0))
+	count := b.Node("ReduceSum", []string{"loss_mask"}, graphs.AttrInt("keepdims", 0))
+	return b.Op("Reshape", b.Op("Neg", b.Op("Div", total, count)), b.ConstInt64(1))
+}
+
+// benchFeeds makes one tensor per graph input.
+func benchFeeds(m *onnxpb.ModelProto, rep *lora.Report) ([]onnx.Value, []string, error) {
+	rng := rand.New(rand.NewPCG(2, 3))
+	shapes := map[string][]int64{}
+	for _, l := range rep.Layers {
+		for _, p := range l.Params() {
+			shapes[p.Name] = p.Shape
+		}
+	}
+	ids := func() []int64 {
+		v := make([]int64, benchBatch*benchSeq)
+		for i := range v {
+			v[i] = rng.Int64N(49152)
+		}
+		return v
+	}
+	ones := func(n int) []float32 { return slices.Repeat([]float32{1}, n) }
+	var feeds []onnx.Value
+	var names []string
+	for _, in := range m.GetGraph().GetInput() {
+		name := in.GetName()
+		bs := onnx.NewShape(benchBatch, benchSeq)
+		var v onnx.Value
+		var err error
+		switch {
+		case name == export.InputIDs || name == "targets":
+			v, err = onnx.NewTensor(bs, ids())
+		case name == export.AttentionMask:
+			v, err = onnx.NewTensor(bs, slices.Repeat([]int64{1}, benchBatch*benchSeq))
+		case name == "loss_mask":
+			v, err = onnx.NewTensor(bs, ones(benchBatch*benchSeq))
+		case name == rep.Lambda:
+			v, err = onnx.NewTensor(onnx.NewShape(benchBatch, 2), slices.Repeat([]float32{0.5}, 2*benchBatch))
+		case shapes[name] != nil:
+			init := slices.Clone(rep.Init[name])
+			for i := range init {
+				if init[i] == 0 {
+					init[i] = float32(rng.NormFloat64() * 0.01)
+				}
+			}
+			v, err = onnx.NewTensor(onnx.NewShape(shapes[name]...), init)
+		default:
+			err = fmt.Errorf("unexpected input %q", name)
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		feeds = append(feeds, v)
+		names = append(names, name)
+	}
+	return feeds, names, nil
+}
