@@ -58,16 +58,16 @@ func Init(path string) error {
 	initMu.Lock()
 	defer initMu.Unlock()
 	path = ResolveLib(path)
+	if _, err := os.Stat(path); err != nil {
+		return fmt.Errorf("ort: ONNX Runtime library not found at %s: fetch it with "+
+			"scripts/fetch-ort.sh, or name it with the --ort-lib flag, the ort-lib config key "+
+			"or the %s environment variable", path, LibEnv)
+	}
 	if initPath != "" {
 		if initPath != path {
 			return fmt.Errorf("ort: library already loaded from %s, cannot load %s", initPath, path)
 		}
 		return nil
-	}
-	if _, err := os.Stat(path); err != nil {
-		return fmt.Errorf("ort: ONNX Runtime library not found at %s: fetch it with "+
-			"scripts/fetch-ort.sh, or name it with the --ort-lib flag, the ort-lib config key "+
-			"or the %s environment variable", path, LibEnv)
 	}
 	onnx.SetSharedLibraryPath(path)
 	if err := onnx.InitializeEnvironment(onnx.WithLogLevelError()); err != nil {

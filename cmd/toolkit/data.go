@@ -59,7 +59,7 @@ func runData(cmd *cobra.Command, _ []string) error {
 	if err != nil {
 		return err
 	}
-	return rep.Write(os.Stdout)
+	return rep.Write(cmd.OutOrStdout())
 }
 
 // readDataConfig reads a data config, or the data: section of a training config (then also

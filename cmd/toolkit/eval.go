@@ -2,7 +2,7 @@ package main
 
 import (
 	"fmt"
-	"os"
+	"io"
 	"path/filepath"
 	"strings"
 
@@ -82,15 +82,14 @@ func runEval(cmd *cobra.Command, _ []string) error {
 		return err
 	}
 	for _, se := range res {
-		printSplit(se)
+		printSplit(cmd.OutOrStdout(), se)
 	}
-	fmt.Printf("wrote %s\n", out)
+	fmt.Fprintf(cmd.OutOrStdout(), "wrote %s\n", out)
 	return nil
 }
 
 // printSplit prints one split's front as a table plus its metrics.
-func printSplit(se *trainer.SplitEval) {
-	w := os.Stdout
+func printSplit(w io.Writer, se *trainer.SplitEval) {
 	sft := se.NLL != nil
 	fmt.Fprintf(w, "\n%s split (%d examples per dimension: %s)\n", se.Split, se.Base[0].Pairs,
 		strings.Join(se.Dimensions, ", "))

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"strings"
@@ -106,7 +107,7 @@ func runGenerate(cmd *cobra.Command, _ []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	ids := tok.Encode(prompt, true)
-	out := newStreamer(tok, ids, eos, os.Stdout)
+	out := newStreamer(tok, ids, eos, cmd.OutOrStdout())
 	_, err = lm.Generate(ctx, trainer.GenerateRequest{
 		Prompt:       ids,
 		MaxNewTokens: v.GetInt("max-new-tokens"),
@@ -126,12 +127,12 @@ func runGenerate(cmd *cobra.Command, _ []string) error {
 type streamer struct {
 	tok     *tokenizer.Tokenizer
 	eos     []int
-	w       *os.File
+	w       io.Writer
 	ids     []int
 	printed int // bytes of the decoded text already written
 }
 
-func newStreamer(tok *tokenizer.Tokenizer, prompt, eos []int, w *os.File) *streamer {
+func newStreamer(tok *tokenizer.Tokenizer, prompt, eos []int, w io.Writer) *streamer {
 	s := &streamer{tok: tok, eos: eos, w: w, ids: prompt}
 	s.emit()
 	return s

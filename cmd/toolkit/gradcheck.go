@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
 
 	"github.com/spf13/cobra"
 
@@ -59,7 +58,7 @@ func runGradcheck(cmd *cobra.Command, _ []string) error {
 	if err != nil {
 		return err
 	}
-	if err := rep.Write(os.Stdout); err != nil {
+	if err := rep.Write(cmd.OutOrStdout()); err != nil {
 		return err
 	}
 	if !rep.OK() {
