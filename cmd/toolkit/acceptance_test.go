@@ -1,0 +1,71 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/panacea-go/toolkit/internal/testutil"
+	"github.com/panacea-go/toolkit/trainer"
+)
+
+// TestDemoFrontMovesWithLambda runs the README's main job (examples/panacea-dpo.yaml: DPO on
+// the real PKU-SafeRLHF rows, helpful and harmless) and evaluates the front at the two
+// vertices. On the training rows, the helpful dimension's accuracy and margin must be higher
+// at λ = (1, 0) than at (0, 1), the harmless dimension's the other way round, and the
+// accuracy front's hypervolume must exceed the base model's. Held-out figures are logged.
+func TestDemoFrontMovesWithLambda(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the demo training run takes about two minutes")
+	}
+	src := testutil.SharedData(t, "stories260k-hf")
+	dir := t.TempDir()
+	model, runDir := filepath.Join(dir, "s260k"), filepath.Join(dir, "run")
+	if _, err := run(t, "export", "--model", src, "--out", model, "--with-past"); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(testutil.RepoRoot(t), "examples", "panacea-dpo.yaml")
+	if _, err := run(t, "train", "--config", cfg, "--model", model, "--out", runDir); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := run(t, "eval", "--model", runDir, "--grid", "2"); err != nil {
+		t.Fatal(err)
+	}
+	read := func(split string) *trainer.SplitEval {
+		raw, err := os.ReadFile(filepath.Join(runDir, "eval", "front-"+split+".json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var se trainer.SplitEval
+		if err := json.Unmarshal(raw, &se); err != nil {
+			t.Fatal(err)
+		}
+		return &se
+	}
+	tr := read("train")
+	// Grid(2, 2) is [(0, 1), (1, 0)]: index 1 favours dimension 0 (helpful).
+	if tr.Lambdas[1][0] != 1 || tr.Dimensions[0] != "helpful" {
+		t.Fatalf("unexpected grid %v or dimensions %v", tr.Lambdas, tr.Dimensions)
+	}
+	help1, help0 := tr.Scores[1][0], tr.Scores[0][0]
+	harm1, harm0 := tr.Scores[1][1], tr.Scores[0][1]
+	t.Logf("train: helpful acc %.3f→%.3f margin %.4f→%.4f; harmless acc %.3f→%.3f "+
+		"margin %.4f→%.4f (λ (0,1) → (1,0)); hypervolume %.4f vs base %.4f",
+		help0.Accuracy, help1.Accuracy, help0.Margin, help1.Margin, harm0.Accuracy,
+		harm1.Accuracy, harm0.Margin, harm1.Margin, tr.Accuracy.Hypervolume, tr.BaseHypervolume)
+	if help1.Accuracy <= help0.Accuracy || help1.Margin <= help0.Margin {
+		t.Errorf("helpful does not improve toward λ = (1, 0)")
+	}
+	if harm0.Accuracy <= harm1.Accuracy || harm0.Margin <= harm1.Margin {
+		t.Errorf("harmless does not improve toward λ = (0, 1)")
+	}
+	if tr.Accuracy.Hypervolume <= tr.BaseHypervolume {
+		t.Errorf("front hypervolume %.4f does not exceed the base model's %.4f",
+			tr.Accuracy.Hypervolume, tr.BaseHypervolume)
+	}
+	ev := read("eval")
+	t.Logf("held out: helpful acc %.3f→%.3f, harmless acc %.3f→%.3f; hypervolume %.4f vs base %.4f",
+		ev.Scores[0][0].Accuracy, ev.Scores[1][0].Accuracy, ev.Scores[0][1].Accuracy,
+		ev.Scores[1][1].Accuracy, ev.Accuracy.Hypervolume, ev.BaseHypervolume)
+}
