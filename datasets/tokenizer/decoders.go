@@ -2,7 +2,6 @@ package tokenizer
 
 import (
 	"encoding/json"
-	"fmt"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -25,23 +24,8 @@ func parseDecoder(raw json.RawMessage, key string) (decoder, error) {
 	}
 	switch typ {
 	case "Sequence":
-		var cfg struct {
-			Decoders []json.RawMessage `json:"decoders"`
-		}
-		if err := decodeAt(raw, key, &cfg); err != nil {
-			return nil, err
-		}
-		var seq sequenceDecoder
-		for i, sub := range cfg.Decoders {
-			d, err := parseDecoder(sub, fmt.Sprintf("%s.decoders[%d]", key, i))
-			if err != nil {
-				return nil, err
-			}
-			if d != nil {
-				seq = append(seq, d)
-			}
-		}
-		return seq, nil
+		seq, err := parseSequence(raw, key, "decoders", parseDecoder)
+		return sequenceDecoder(seq), err
 	case "ByteLevel":
 		return byteLevelDecoder{}, nil
 	case "Replace":

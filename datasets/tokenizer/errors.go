@@ -88,3 +88,31 @@ type patternJSON struct {
 	String *string `json:"String"`
 	Regex  *string `json:"Regex"`
 }
+
+// parseSequence reads the list under field of a "Sequence" component at key, parsing each
+// element with parse and dropping null ones.
+func parseSequence[T comparable](raw json.RawMessage, key, field string,
+	parse func(json.RawMessage, string) (T, error)) ([]T, error) {
+	var cfg map[string]json.RawMessage
+	if err := decodeAt(raw, key, &cfg); err != nil {
+		return nil, err
+	}
+	var subs []json.RawMessage
+	if list, ok := cfg[field]; ok {
+		if err := decodeAt(list, key+"."+field, &subs); err != nil {
+			return nil, err
+		}
+	}
+	var zero T
+	var seq []T
+	for i, sub := range subs {
+		c, err := parse(sub, fmt.Sprintf("%s.%s[%d]", key, field, i))
+		if err != nil {
+			return nil, err
+		}
+		if c != zero {
+			seq = append(seq, c)
+		}
+	}
+	return seq, nil
+}

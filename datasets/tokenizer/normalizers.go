@@ -2,7 +2,6 @@ package tokenizer
 
 import (
 	"encoding/json"
-	"fmt"
 	"strings"
 	"unicode"
 
@@ -25,23 +24,8 @@ func parseNormalizer(raw json.RawMessage, key string) (normalizer, error) {
 	}
 	switch typ {
 	case "Sequence":
-		var cfg struct {
-			Normalizers []json.RawMessage `json:"normalizers"`
-		}
-		if err := decodeAt(raw, key, &cfg); err != nil {
-			return nil, err
-		}
-		var seq sequenceNormalizer
-		for i, sub := range cfg.Normalizers {
-			n, err := parseNormalizer(sub, fmt.Sprintf("%s.normalizers[%d]", key, i))
-			if err != nil {
-				return nil, err
-			}
-			if n != nil {
-				seq = append(seq, n)
-			}
-		}
-		return seq, nil
+		seq, err := parseSequence(raw, key, "normalizers", parseNormalizer)
+		return sequenceNormalizer(seq), err
 	case "Prepend":
 		var cfg struct {
 			Prepend string `json:"prepend"`

@@ -26,23 +26,8 @@ func parsePostProcessor(raw json.RawMessage, key string) (postProcessor, error) 
 		// It only trims offsets, which Encode does not return.
 		return nil, nil
 	case "Sequence":
-		var cfg struct {
-			Processors []json.RawMessage `json:"processors"`
-		}
-		if err := decodeAt(raw, key, &cfg); err != nil {
-			return nil, err
-		}
-		var seq sequenceProcessor
-		for i, sub := range cfg.Processors {
-			p, err := parsePostProcessor(sub, fmt.Sprintf("%s.processors[%d]", key, i))
-			if err != nil {
-				return nil, err
-			}
-			if p != nil {
-				seq = append(seq, p)
-			}
-		}
-		return seq, nil
+		seq, err := parseSequence(raw, key, "processors", parsePostProcessor)
+		return sequenceProcessor(seq), err
 	case "RobertaProcessing", "BertProcessing":
 		// Each of "cls" and "sep" is a [token, id] pair.
 		var cfg struct {

@@ -2,7 +2,6 @@ package tokenizer
 
 import (
 	"encoding/json"
-	"fmt"
 	"strings"
 	"sync"
 	"unicode"
@@ -47,23 +46,8 @@ func parsePreTokenizer(raw json.RawMessage, key string) (preTokenizer, error) {
 	}
 	switch typ {
 	case "Sequence":
-		var cfg struct {
-			PreTokenizers []json.RawMessage `json:"pretokenizers"`
-		}
-		if err := decodeAt(raw, key, &cfg); err != nil {
-			return nil, err
-		}
-		var seq sequencePreTokenizer
-		for i, sub := range cfg.PreTokenizers {
-			p, err := parsePreTokenizer(sub, fmt.Sprintf("%s.pretokenizers[%d]", key, i))
-			if err != nil {
-				return nil, err
-			}
-			if p != nil {
-				seq = append(seq, p)
-			}
-		}
-		return seq, nil
+		seq, err := parseSequence(raw, key, "pretokenizers", parsePreTokenizer)
+		return sequencePreTokenizer(seq), err
 	case "ByteLevel":
 		cfg := struct {
 			AddPrefixSpace bool `json:"add_prefix_space"`
