@@ -69,3 +69,53 @@ func TestDemoFrontMovesWithLambda(t *testing.T) {
 		ev.Scores[0][0].Accuracy, ev.Scores[1][0].Accuracy, ev.Scores[0][1].Accuracy,
 		ev.Scores[1][1].Accuracy, ev.Accuracy.Hypervolume, ev.BaseHypervolume)
 }
+
+// TestSFT3RunsEndToEnd runs the 3-dimension SFT example (helpful, harmless, concise from the
+// real PKU-SafeRLHF rows) for a few steps, then evaluates its NLL front at the vertices and
+// generates at one λ: every command of an SFT run works on the real data.
+func TestSFT3RunsEndToEnd(t *testing.T) {
+	src := testutil.SharedData(t, "stories260k-hf")
+	dir := t.TempDir()
+	model, runDir := filepath.Join(dir, "s260k"), filepath.Join(dir, "run")
+	if _, err := run(t, "export", "--model", src, "--out", model); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(testutil.RepoRoot(t), "examples", "panacea-sft3.yaml")
+	if _, err := run(t, "train", "--config", cfg, "--model", model, "--out", runDir,
+		"--steps", "6"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := run(t, "eval", "--model", runDir, "--grid", "2", "--splits", "eval"); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join(runDir, "eval", "front-eval.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var se trainer.SplitEval
+	if err := json.Unmarshal(raw, &se); err != nil {
+		t.Fatal(err)
+	}
+	if len(se.Dimensions) != 3 || len(se.Lambdas) != 3 || se.NLL == nil {
+		t.Fatalf("front has dimensions %v, %d points, NLL front %v", se.Dimensions,
+			len(se.Lambdas), se.NLL != nil)
+	}
+	for i, row := range se.Scores {
+		for d, s := range row {
+			if !(s.NLL > 0) || s.NLL >= se.Base[d].NLL {
+				t.Errorf("λ %v, %s: NLL %.4f not below the base model's %.4f", se.Lambdas[i],
+					se.Dimensions[d], s.NLL, se.Base[d].NLL)
+			}
+		}
+	}
+	for _, p := range []string{"front-eval-0-1.png", "front-eval-1-2.svg"} {
+		if _, err := os.Stat(filepath.Join(runDir, "eval", p)); err != nil {
+			t.Errorf("missing plot: %v", err)
+		}
+	}
+	text, err := run(t, "generate", "--model", runDir, "--lambda", "0.2,0.3,0.5", "--prompt",
+		"Once upon a time", "--max-new-tokens", "8")
+	if err != nil || len(text) <= len("Once upon a time") {
+		t.Fatalf("generate on the SFT run: %q, %v", text, err)
+	}
+}
