@@ -15,7 +15,7 @@ type Config struct {
 	Model string `mapstructure:"model" json:"model"`
 	// Out is the run folder: checkpoints, metrics, the trained λ-input model.
 	Out string `mapstructure:"out" json:"out"`
-	// Objective is dpo or sft.
+	// Objective is dpo or sft, or reward: a reward model of one dimension (see TrainReward).
 	Objective string `mapstructure:"objective" json:"objective"`
 	// Aggregation is ls (Σ λ_i L_i) or tche (max_i λ_i (L_i − z_i)).
 	Aggregation string `mapstructure:"aggregation" json:"aggregation"`
@@ -60,6 +60,10 @@ type Config struct {
 	EvalGrid int `mapstructure:"eval-grid" json:"eval_grid"`
 
 	Data datasets.DataConfig `mapstructure:"-" json:"data"`
+
+	// RewardLoRA (objective reward) also trains an SVD-LoRA adapter (rank, alpha, targets;
+	// m = 1 with λ fixed to 1) under the score head; false trains the head alone.
+	RewardLoRA bool `mapstructure:"reward-lora" json:"reward_lora,omitempty"`
 }
 
 // Defaults returns the documented defaults (DESIGN.md §1 for the adapter).
@@ -85,8 +89,8 @@ func (c *Config) Validate() error {
 	if c.Out == "" {
 		bad("out", "required (the run folder)")
 	}
-	if c.Objective != "dpo" && c.Objective != "sft" {
-		bad("objective", "%q: want dpo or sft", c.Objective)
+	if c.Objective != "dpo" && c.Objective != "sft" && c.Objective != "reward" {
+		bad("objective", "%q: want dpo, sft or reward", c.Objective)
 	}
 	if c.Aggregation != "ls" && c.Aggregation != "tche" {
 		bad("aggregation", "%q: want ls or tche", c.Aggregation)
@@ -134,7 +138,10 @@ func (c *Config) Validate() error {
 	if c.SaveEvery < 0 || c.LogEvery < 0 || c.EvalGrid < 0 || c.EvalGrid == 1 {
 		bad("save-every/log-every/eval-grid", "must be ≥ 0 (eval-grid 0 or ≥ 2)")
 	}
-	if len(c.Data.Dimensions) < 2 {
+	if c.Objective == "reward" && len(c.Data.Dimensions) != 1 {
+		bad("data.dimensions", "objective reward trains one reward model per dimension: "+
+			"give exactly 1 dimension, got %d", len(c.Data.Dimensions))
+	} else if c.Objective != "reward" && len(c.Data.Dimensions) < 2 {
 		bad("data.dimensions", "Panacea needs at least 2 preference dimensions, got %d",
 			len(c.Data.Dimensions))
 	}

@@ -1,0 +1,387 @@
+package trainer
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+	"time"
+
+	onnx "github.com/yalue/onnxruntime_go"
+
+	"github.com/panacea-go/toolkit/datasets"
+	"github.com/panacea-go/toolkit/datasets/tokenizer"
+	"github.com/panacea-go/toolkit/export"
+	"github.com/panacea-go/toolkit/graphs/autodiff"
+	"github.com/panacea-go/toolkit/ort"
+)
+
+// rewardRun is one reward-model training run. It reuses the λ-free parts of [run]: the
+// config, session, parameters and their tensors, gradient buffers, optimiser, data sampler
+// and metrics file (run.lsampler and run.ideal stay nil).
+type rewardRun struct {
+	run
+	man *export.Manifest
+	ds  *datasets.Dataset
+}
+
+// TrainReward trains a reward model on the one dimension of cfg.Data (objective reward):
+// the base model's final hidden state at each row's last attended token, times a learned
+// weight w (hidden, 1), is the row's score, and every step minimises the Bradley–Terry loss
+// of the step's pairs,
+//
+//	L = −(1/P) Σ_p log σ(score(x_p, y_w) − score(x_p, y_l)),
+//
+// with AdamW on w alone, or on w and an SVD-LoRA adapter of the base when cfg.RewardLoRA is
+// set (m = 1, λ fixed to 1; the base stays frozen). Steps, learning-rate schedule, gradient
+// accumulation and clipping, checkpoints (--resume) and metrics.jsonl work as in [Train];
+// the metrics' per-dimension slices hold the one dimension's loss, pair accuracy and mean
+// margin, and Lambda is empty.
+//
+// At the end cfg.Out holds model.onnx (+ model.onnx.data): inputs input_ids and
+// attention_mask (batch, seq), output score (batch), the head and adapter baked in, and an
+// offset that centres the training responses' scores on 0; toolkit.json and the tokenizer
+// files; and reward.json ([RewardInfo]) with the pair accuracy of the training and held-out
+// splits, measured on that model in a fresh session. Open it with [OpenRewardModel].
+func TrainReward(ctx context.Context, cfg Config, o ort.Options, resume bool, hooks Hooks) error {
+	if cfg.Objective != "reward" {
+		return fmt.Errorf("trainer: TrainReward: objective %q, want reward", cfg.Objective)
+	}
+	if err := prepareRunDir(&cfg, resume); err != nil {
+		return err
+	}
+	r := &rewardRun{run: run{cfg: &cfg, opts: o, m: 1}}
+	defer r.close()
+	if err := r.load(); err != nil {
+		return err
+	}
+	total := cfg.Steps
+	if total == 0 {
+		total = r.data.TotalSteps() / cfg.GradAccum
+	}
+	if total*cfg.GradAccum > r.data.TotalSteps() {
+		return fmt.Errorf("trainer: steps %d × grad-accum %d needs %d batches but the data "+
+			"gives %d in data.epochs=%d: raise data.epochs or lower steps",
+			total, cfg.GradAccum, total*cfg.GradAccum, r.data.TotalSteps(), cfg.Data.Epochs)
+	}
+	start := 0
+	if resume {
+		var err error
+		if start, err = r.restore(); err != nil {
+			return err
+		}
+		slog.Info("resumed", "step", start, "of", total)
+	}
+	if err := r.openMetrics(start); err != nil {
+		return err
+	}
+	sched := Schedule{Peak: cfg.LR, Warmup: cfg.Warmup, Total: total, MinRatio: cfg.MinLRRatio}
+	for s := start; s < total; s++ {
+		if ctx.Err() != nil {
+			if err := r.save(s); err != nil {
+				return err
+			}
+			return ErrInterrupted
+		}
+		met, err := r.trainStep(s, sched.LR(s))
+		if err != nil {
+			if serr := r.save(s); serr != nil {
+				return errors.Join(err, serr)
+			}
+			return fmt.Errorf("%w (last good checkpoint saved at step %d)", err, s)
+		}
+		if err := r.logMetrics(met); err != nil {
+			return err
+		}
+		if hooks.OnStep != nil {
+			hooks.OnStep(total, met)
+		}
+		if cfg.SaveEvery > 0 && (s+1)%cfg.SaveEvery == 0 && s+1 < total {
+			if err := r.save(s + 1); err != nil {
+				return err
+			}
+		}
+		if hooks.AfterStep != nil {
+			if err := hooks.AfterStep(s + 1); err != nil {
+				return err
+			}
+		}
+	}
+	if err := r.save(total); err != nil {
+		return err
+	}
+	return r.finish()
+}
+
+// prepareRunDir validates cfg, makes its paths absolute and checks cfg.Out against resume:
+// a folder holding a checkpoint needs resume, and resume needs one.
+func prepareRunDir(cfg *Config, resume bool) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	for _, p := range []*string{&cfg.Model, &cfg.Data.BaseDir} {
+		if abs, err := filepath.Abs(*p); err == nil {
+			*p = abs
+		}
+	}
+	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
+		return fmt.Errorf("trainer: %w", err)
+	}
+	_, statErr := os.Stat(filepath.Join(cfg.Out, CheckpointFile))
+	if statErr == nil && !resume {
+		return fmt.Errorf("trainer: %s already holds a run (checkpoint.json): pass --resume "+
+			"to continue it, or choose another --out", cfg.Out)
+	}
+	if resume && statErr != nil {
+		return fmt.Errorf("trainer: --resume: %s has no checkpoint.json", cfg.Out)
+	}
+	return nil
+}
+
+// load reads the manifest and the data and opens the step graph.
+func (r *rewardRun) load() error {
+	cfg := r.cfg
+	var err error
+	if r.man, err = export.ReadManifest(cfg.Model); err != nil {
+		return err
+	}
+	tok, err := tokenizer.LoadDir(cfg.Model)
+	if err != nil {
+		return err
+	}
+	cfg.Data.PaddingSide = string(datasets.PadRight)
+	if r.ds, err = datasets.Load(&cfg.Data, tok); err != nil {
+		return err
+	}
+	if d := r.ds.Dims[0]; d.Train.Kind != datasets.KindPreference {
+		return fmt.Errorf("trainer: objective reward: dimension %s (data.dimensions[0]) "+
+			"gives %s examples, not preference pairs (remove its sft: key)", d.Name, d.Train.Kind)
+	}
+	if r.data, err = datasets.NewSampler(r.ds); err != nil {
+		return err
+	}
+	return r.openStep()
+}
+
+// openStep builds the score + loss + backward graph and opens it. The head starts at zero, so
+// every score starts at 0 and the first loss is ln 2; its gradient is the pooled hidden
+// state, not zero.
+func (r *rewardRun) openStep() error {
+	cfg := r.cfg
+	model, rep, err := rewardStepGraph(cfg, r.man)
+	if err != nil {
+		return err
+	}
+	H := int64(r.man.HiddenSize)
+	r.params = []*Param{{Name: RewardHead, Shape: []int64{H, 1}, Data: make([]float32, H),
+		Decay: true}}
+	if rep != nil {
+		r.params = append(r.params, adapterParams(rep)...)
+	}
+	var names []string
+	for _, p := range r.params {
+		names = append(names, p.Name)
+	}
+	res, err := autodiff.Differentiate(model, autodiff.Config{Loss: OutLoss, Wrt: names})
+	if err != nil {
+		return fmt.Errorf("trainer: reward: %w", err)
+	}
+	params := int(H)
+	if rep != nil {
+		params += int(rep.Params)
+	}
+	slog.Info("reward step graph", "dimension", r.ds.Dims[0].Name, "lora", cfg.RewardLoRA,
+		"params", params, "backward_nodes", res.Nodes, "unreached", len(res.Unreached))
+	outputs := []string{OutLoss, OutRowScores, OutMargins}
+	for _, n := range names {
+		outputs = append(outputs, res.Grads[n])
+	}
+	if r.step, err = openGraph(model, cfg.Model, outputs, r.opts); err != nil {
+		return err
+	}
+	for _, p := range r.params {
+		t, err := tensor(p.Data, p.Shape...)
+		if err != nil {
+			return err
+		}
+		r.pTensors = append(r.pTensors, t)
+		g, err := onnx.NewEmptyTensor[float32](onnx.NewShape(p.Shape...))
+		if err != nil {
+			return fmt.Errorf("trainer: %w", err)
+		}
+		r.grads = append(r.grads, g)
+		r.acc = append(r.acc, make([]float32, len(p.Data)))
+	}
+	r.opt = NewAdamW(r.params, cfg.Beta1, cfg.Beta2, 1e-8, cfg.WeightDecay)
+	return nil
+}
+
+// forward runs the step graph on one batch of pairs and returns the loss, each row's score
+// and each pair's margin; with accumulate it adds the gradients to r.acc.
+func (r *rewardRun) forward(sb *stepBatch, accumulate bool) (float64, []float32, []float32, error) {
+	if sb.pairs == 0 || 2*sb.pairs != sb.rows {
+		return 0, nil, nil, fmt.Errorf("trainer: reward: batch of %d rows is not pairs", sb.rows)
+	}
+	in, free, err := tokenTensors(sb)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	defer free()
+	if r.cfg.RewardLoRA {
+		ones := make([]float32, sb.rows)
+		for i := range ones {
+			ones[i] = 1
+		}
+		lam, err := tensor(ones, int64(sb.rows), 1)
+		if err != nil {
+			return 0, nil, nil, err
+		}
+		defer lam.Destroy()
+		in[LambdaInput] = lam
+	}
+	for i, p := range r.params {
+		in[p.Name] = r.pTensors[i]
+	}
+	loss, err1 := onnx.NewEmptyTensor[float32](onnx.NewShape(1))
+	scores, err2 := onnx.NewEmptyTensor[float32](onnx.NewShape(int64(sb.rows)))
+	margins, err3 := onnx.NewEmptyTensor[float32](onnx.NewShape(int64(sb.pairs)))
+	defer ort.DestroyAll(loss, scores, margins)
+	if err := errors.Join(err1, err2, err3); err != nil {
+		return 0, nil, nil, fmt.Errorf("trainer: %w", err)
+	}
+	out := map[string]onnx.Value{OutLoss: loss, OutRowScores: scores, OutMargins: margins}
+	for i, p := range r.params {
+		out[autodiff.GradName(p.Name)] = r.grads[i]
+	}
+	if err := r.step.run(int64(sb.rows), in, out); err != nil {
+		return 0, nil, nil, err
+	}
+	l := float64(loss.GetData()[0])
+	if math.IsNaN(l) || math.IsInf(l, 0) {
+		return 0, nil, nil, fmt.Errorf("loss is %v", l)
+	}
+	if accumulate {
+		for i, g := range r.grads {
+			for j, v := range g.GetData() {
+				r.acc[i][j] += v
+			}
+		}
+	}
+	return l, append([]float32(nil), scores.GetData()...),
+		append([]float32(nil), margins.GetData()...), nil
+}
+
+// trainStep runs GradAccum batches and applies one AdamW update.
+func (r *rewardRun) trainStep(step int, lr float64) (StepMetrics, error) {
+	start := time.Now()
+	met := StepMetrics{Step: step + 1, LR: lr, DimLosses: []float64{0},
+		Accuracy: []float64{0}, Margin: []float64{0}}
+	for _, a := range r.acc {
+		clear(a)
+	}
+	tokens := 0
+	for range r.cfg.GradAccum {
+		st, err := r.data.Next()
+		if err == io.EOF {
+			return met, fmt.Errorf("trainer: step %d: data ran out", step+1)
+		}
+		if err != nil {
+			return met, err
+		}
+		sb, err := merge(st.Batches)
+		if err != nil {
+			return met, err
+		}
+		tokens += sb.tokens
+		l, _, margins, err := r.forward(sb, true)
+		if err != nil {
+			return met, fmt.Errorf("trainer: step %d: %w", step+1, err)
+		}
+		met.Loss += l
+		acc := pairAccuracy(margins)
+		met.Accuracy[0] += acc.Accuracy
+		met.Margin[0] += acc.MeanMargin
+	}
+	n := float64(r.cfg.GradAccum)
+	for _, a := range r.acc {
+		for j := range a {
+			a[j] /= float32(n)
+		}
+	}
+	met.Loss /= n
+	met.DimLosses[0], met.Accuracy[0], met.Margin[0] = met.Loss, met.Accuracy[0]/n, met.Margin[0]/n
+	met.GradNorm = ClipByGlobalNorm(r.acc, r.cfg.MaxGradNorm)
+	if math.IsNaN(met.GradNorm) || math.IsInf(met.GradNorm, 0) {
+		return met, fmt.Errorf("trainer: step %d: gradient norm is %v", step+1, met.GradNorm)
+	}
+	if err := r.opt.Update(r.params, r.acc, lr); err != nil {
+		return met, err
+	}
+	met.Seconds = time.Since(start).Seconds()
+	met.TokensPerS = float64(tokens) / met.Seconds
+	return met, nil
+}
+
+// scorePairs scores every pair with the step graph: (chosen, rejected) per example.
+func (r *rewardRun) scorePairs(ex []datasets.PreferenceExample) ([][2]float32, error) {
+	opt := r.cfg.Data.BatchOptions()
+	out := make([][2]float32, 0, len(ex))
+	size := max(r.cfg.Data.BatchSize, 8)
+	for lo := 0; lo < len(ex); lo += size {
+		b, err := datasets.PreferenceBatch(ex[lo:min(lo+size, len(ex))], opt)
+		if err != nil {
+			return nil, err
+		}
+		sb, err := merge([]*datasets.Batch{b})
+		if err != nil {
+			return nil, err
+		}
+		_, scores, _, err := r.forward(sb, false)
+		if err != nil {
+			return nil, fmt.Errorf("trainer: reward: score pairs: %w", err)
+		}
+		for i := range sb.pairs {
+			out = append(out, [2]float32{scores[i], scores[sb.pairs+i]})
+		}
+	}
+	return out, nil
+}
+
+// save writes a checkpoint after steps updates.
+func (r *rewardRun) save(steps int) error {
+	data, err := json.Marshal(r.data.State())
+	if err != nil {
+		return err
+	}
+	conf, err := json.Marshal(r.cfg)
+	if err != nil {
+		return err
+	}
+	st := State{Step: steps, Data: data, Config: conf}
+	if err := SaveCheckpoint(r.cfg.Out, r.params, r.opt, st); err != nil {
+		return err
+	}
+	slog.Debug("checkpoint", "step", steps, "dir", r.cfg.Out)
+	return nil
+}
+
+// restore loads the latest checkpoint and returns the step to continue from.
+func (r *rewardRun) restore() (int, error) {
+	st, err := LoadCheckpoint(r.cfg.Out, r.params, r.opt)
+	if err != nil {
+		return 0, err
+	}
+	var ds datasets.SamplerState
+	if err := json.Unmarshal(st.Data, &ds); err != nil {
+		return 0, fmt.Errorf("trainer: checkpoint data position: %w", err)
+	}
+	if err := r.data.Resume(ds); err != nil {
+		return 0, err
+	}
+	return st.Step, nil
+}
