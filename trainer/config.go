@@ -59,6 +59,9 @@ type Config struct {
 	// EvalGrid is the number of λ points of the front evaluated at the end (0: none).
 	EvalGrid int `mapstructure:"eval-grid" json:"eval_grid"`
 
+	// PPO holds the RLHF settings (objective ppo).
+	PPO PPOConfig `mapstructure:",squash" json:"ppo"`
+
 	Data datasets.DataConfig `mapstructure:"-" json:"data"`
 
 	// RewardLoRA (objective reward) also trains an SVD-LoRA adapter (rank, alpha, targets;
@@ -74,6 +77,7 @@ func Defaults() Config {
 		Beta1: 0.9, Beta2: 0.999, Beta: 0.1,
 		Rank: 8, Alpha: 512, LambdaAlpha: 1, VertexProb: 0.1,
 		Seed: 1, SaveEvery: 50, LogEvery: 1, EvalGrid: 11,
+		PPO: DefaultPPO(),
 	}
 }
 
@@ -89,8 +93,9 @@ func (c *Config) Validate() error {
 	if c.Out == "" {
 		bad("out", "required (the run folder)")
 	}
-	if c.Objective != "dpo" && c.Objective != "sft" && c.Objective != "reward" {
-		bad("objective", "%q: want dpo, sft or reward", c.Objective)
+	if c.Objective != "dpo" && c.Objective != "sft" && c.Objective != "reward" &&
+		c.Objective != "ppo" {
+		bad("objective", "%q: want dpo, sft, reward or ppo", c.Objective)
 	}
 	if c.Aggregation != "ls" && c.Aggregation != "tche" {
 		bad("aggregation", "%q: want ls or tche", c.Aggregation)
@@ -147,6 +152,9 @@ func (c *Config) Validate() error {
 	}
 	if err := c.Data.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("data: %w", err))
+	}
+	if c.Objective == "ppo" {
+		errs = append(errs, c.PPO.validate(len(c.Data.Dimensions))...)
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("config: %w", errors.Join(errs...))

@@ -39,19 +39,24 @@ func ReadRunInfo(dir string) (*RunInfo, error) {
 // writeModel writes the deployable λ-input model (adapter baked in as initializers) and the
 // files that make the run folder usable by generate and eval.
 func (r *run) writeModel(man *export.Manifest) error {
-	cfg := r.cfg
+	return writeRunModel(r.cfg, man, r.params)
+}
+
+// writeRunModel writes cfg.Out's deployable model with the trained adapter params, the
+// adapter file, panacea.json and the export's tokenizer and manifest files.
+func writeRunModel(cfg *Config, man *export.Manifest, params []*Param) error {
 	model, _, err := loadPolicy(cfg, man, false)
 	if err != nil {
 		return err
 	}
-	if err := setInitializers(model, r.params); err != nil {
+	if err := setInitializers(model, params); err != nil {
 		return err
 	}
 	if err := saveWithExternal(model, cfg.Model, cfg.Out); err != nil {
 		return err
 	}
 	var ts []safetensors.Tensor
-	for _, p := range r.params {
+	for _, p := range params {
 		t, err := safetensors.FromFloat32(p.Name, safetensors.F32, p.Shape, p.Data)
 		if err != nil {
 			return err

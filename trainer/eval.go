@@ -22,6 +22,8 @@ type EvalOptions struct {
 	Splits []string
 	// Batch is the number of pairs per forward pass (rows = 2·Batch).
 	Batch int
+	// Prompts caps the prompts generated from per λ in PPO runs (0: 16).
+	Prompts int
 	// Progress is called with (done, total) pairs scored; may be nil.
 	Progress func(done, total int)
 }
@@ -37,7 +39,8 @@ type DimScore struct {
 	Margin   float64 `json:"margin,omitempty"`
 	Loss     float64 `json:"loss,omitempty"`
 	NLL      float64 `json:"nll,omitempty"`
-	Pairs    int     `json:"pairs"` // pairs (DPO) or examples (SFT) scored
+	Reward   float64 `json:"reward,omitempty"` // PPO runs: mean reward-model score
+	Pairs    int     `json:"pairs"`            // pairs (DPO) or examples (SFT) scored
 }
 
 // SplitEval is the front of one split.
@@ -55,6 +58,8 @@ type SplitEval struct {
 	Loss     *lambda.Report `json:"loss_front,omitempty"`
 	// NLL is the front of per-dimension response NLL (SFT runs; minimised).
 	NLL *lambda.Report `json:"nll_front,omitempty"`
+	// Reward is the front of per-dimension mean reward of generated responses (PPO runs).
+	Reward *lambda.Report `json:"reward_front,omitempty"`
 	// BaseHypervolume is the hypervolume of the base model's single point against the same
 	// reference point as the main front (accuracy for DPO, NLL for SFT).
 	BaseHypervolume float64 `json:"base_hypervolume"`
@@ -64,6 +69,9 @@ type SplitEval struct {
 func (se *SplitEval) Main() *lambda.Report {
 	if se.NLL != nil {
 		return se.NLL
+	}
+	if se.Reward != nil {
+		return se.Reward
 	}
 	return se.Accuracy
 }
@@ -103,6 +111,17 @@ func Evaluate(runDir string, o ort.Options, eo EvalOptions) ([]*SplitEval, error
 	for _, split := range eo.Splits {
 		if split != "train" && split != "eval" {
 			return nil, fmt.Errorf("eval: unknown split %q (want train or eval)", split)
+		}
+		if cfg.Objective == "ppo" {
+			se, err := evalPPOSplit(runDir, &cfg, split, grid, eo, o)
+			if err != nil {
+				return nil, err
+			}
+			if se != nil {
+				se.Split, se.Dimensions = split, ri.Dimensions
+				out = append(out, se)
+			}
+			continue
 		}
 		if cfg.Objective == "sft" {
 			se, err := evalSFTSplit(sc, cfg.Model, ds, split, grid, eo, o)

@@ -31,8 +31,11 @@ func writeSplit(dir string, se *SplitEval) error {
 	baseVals, title := make([]float64, len(se.Base)), "Preference accuracy front"
 	for d, s := range se.Base {
 		baseVals[d] = s.Accuracy
-		if se.NLL != nil {
+		switch {
+		case se.NLL != nil:
 			baseVals[d], title = s.NLL, "Response NLL front"
+		case se.Reward != nil:
+			baseVals[d], title = s.Reward, "Mean reward front"
 		}
 	}
 	pairs := lambda.PlotPairs(front)

@@ -37,15 +37,22 @@ type lossBuilder struct {
 // https://onnx.ai/onnx/operators/onnx__GatherElements.html
 func (l lossBuilder) seqLogp(logits string) (seq, maskedTok string) {
 	b := l.b
-	b.Input(InTargets, graphs.Int64, "rows", "seq")
 	b.Input(InLossMask, graphs.Float, "rows", "seq")
-	logp := b.Node("LogSoftmax", []string{logits}, graphs.AttrInt("axis", -1)) // (rows, seq, vocab)
-	idx := b.Op("Unsqueeze", InTargets, b.ConstInt64(-1))                      // (rows, seq, 1)
-	tok := b.Node("GatherElements", []string{logp, idx}, graphs.AttrInt("axis", -1))
-	tok = b.Op("Squeeze", tok, b.ConstInt64(-1)) // (rows, seq)
+	tok, _ := l.tokenLogp(logits)
 	maskedTok = b.Op("Mul", tok, InLossMask)
 	seq = b.Node("ReduceSum", []string{maskedTok, b.ConstInt64(1)}, graphs.AttrInt("keepdims", 0))
 	return seq, maskedTok
+}
+
+// tokenLogp adds the targets input and returns log π(target_t | prefix) (rows, seq) and
+// the whole log-softmax (rows, seq, vocab).
+func (l lossBuilder) tokenLogp(logits string) (tok, logp string) {
+	b := l.b
+	b.Input(InTargets, graphs.Int64, "rows", "seq")
+	logp = b.Node("LogSoftmax", []string{logits}, graphs.AttrInt("axis", -1)) // (rows, seq, vocab)
+	idx := b.Op("Unsqueeze", InTargets, b.ConstInt64(-1))                     // (rows, seq, 1)
+	tok = b.Node("GatherElements", []string{logp, idx}, graphs.AttrInt("axis", -1))
+	return b.Op("Squeeze", tok, b.ConstInt64(-1)), logp
 }
 
 // logSigmoid adds log σ(x) = min(x, 0) − log(1 + exp(−|x|)), stable for large |x|.

@@ -83,6 +83,17 @@ func Train(ctx context.Context, cfg Config, o ort.Options, resume bool, hooks Ho
 	if resume && statErr != nil {
 		return fmt.Errorf("trainer: --resume: %s has no checkpoint.json", cfg.Out)
 	}
+	if cfg.Objective == "ppo" {
+		for i, p := range cfg.PPO.RewardModels {
+			if abs, err := filepath.Abs(p); err == nil {
+				cfg.PPO.RewardModels[i] = abs
+			}
+		}
+		if cfg.Steps == 0 {
+			return fmt.Errorf("trainer: objective ppo needs steps > 0")
+		}
+		return TrainPPO(ctx, cfg, o, resume, hooks)
+	}
 	r := &run{cfg: &cfg, opts: o, m: len(cfg.Data.Dimensions), sft: cfg.Objective == "sft"}
 	defer r.close()
 	man, err := r.load()

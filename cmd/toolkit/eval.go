@@ -34,6 +34,7 @@ the base model as a reference point; one plot per pair of dimensions when m ≥ 
 	f.Int("grid", 11, "λ points per simplex edge (≥ 2)")
 	f.StringSlice("splits", []string{"train", "eval"}, "which rows to score: train, eval")
 	f.Int("batch", 8, "pairs per forward pass")
+	f.Int("prompts", 16, "PPO runs: prompts generated from per λ")
 	f.String("out", "", "output folder (default RUN_DIR/eval)")
 	return cmd
 }
@@ -60,6 +61,7 @@ func runEval(cmd *cobra.Command, _ []string) error {
 	var bar *progress
 	res, err := trainer.Evaluate(dir, opts, trainer.EvalOptions{
 		Grid: v.GetInt("grid"), Splits: v.GetStringSlice("splits"), Batch: v.GetInt("batch"),
+		Prompts: v.GetInt("prompts"),
 		Progress: func(done, total int) {
 			if bar == nil {
 				bar = newProgress("scoring pairs", int64(total), false)
@@ -90,13 +92,15 @@ func runEval(cmd *cobra.Command, _ []string) error {
 
 // printSplit prints one split's front as a table plus its metrics.
 func printSplit(w io.Writer, se *trainer.SplitEval) {
-	sft := se.NLL != nil
+	sft, ppo := se.NLL != nil, se.Reward != nil
 	fmt.Fprintf(w, "\n%s split (%d examples per dimension: %s)\n", se.Split, se.Base[0].Pairs,
 		strings.Join(se.Dimensions, ", "))
 	fmt.Fprintf(w, "  %-20s", "λ")
 	for _, d := range se.Dimensions {
 		if sft {
 			fmt.Fprintf(w, " %14s", d+" NLL")
+		} else if ppo {
+			fmt.Fprintf(w, " %16s", d+" reward")
 		} else {
 			fmt.Fprintf(w, " %22s", d+" acc / margin")
 		}
@@ -107,6 +111,8 @@ func printSplit(w io.Writer, se *trainer.SplitEval) {
 		for _, s := range scores {
 			if sft {
 				fmt.Fprintf(w, " %14.4f", s.NLL)
+			} else if ppo {
+				fmt.Fprintf(w, " %16.4f", s.Reward)
 			} else {
 				fmt.Fprintf(w, " %12.3f / %+7.4f", s.Accuracy, s.Margin)
 			}
@@ -125,11 +131,13 @@ func printSplit(w io.Writer, se *trainer.SplitEval) {
 	name := "accuracy"
 	if sft {
 		name = "NLL"
+	} else if ppo {
+		name = "reward"
 	}
 	fmt.Fprintf(w, "  %s front: hypervolume %.5f (base model %.5f) vs reference %.4f; "+
 		"⟨λ,ξ⟩ mean %.4f; sparsity %.5f; spacing %.5f\n", name, main.Hypervolume,
 		se.BaseHypervolume, main.Reference, main.IPMean, main.Sparsity, main.Spacing)
-	if !sft {
+	if se.Margin != nil {
 		fmt.Fprintf(w, "  margin front hypervolume %.5f vs reference %.4f; loss front "+
 			"hypervolume %.5f vs reference %.4f\n", se.Margin.Hypervolume, se.Margin.Reference,
 			se.Loss.Hypervolume, se.Loss.Reference)

@@ -34,6 +34,14 @@ metrics.jsonl, and at the end the deployable model.onnx with a lambda input, the
   toolkit eval --model OUT
 work on it. Ctrl-C saves a checkpoint and stops; --resume continues exactly.
 
+With objective: reward and exactly one data dimension, train instead fits a reward model
+of that dimension: the base model's final hidden state at each row's last token, times a
+learned vector, is the score, trained with the Bradley–Terry loss −log σ(score_w − score_l)
+on the dimension's pairs (the head alone, or with --reward-lora an adapter too). --out then
+receives model.onnx (input_ids, attention_mask -> score), toolkit.json, the tokenizer files,
+metrics.jsonl and reward.json with the pair accuracy on the training and held-out splits
+(see examples/reward-helpful.yaml).
+
 The config file's keys are the flag names below, plus a data: section (see toolkit data).
 Relative paths in the file resolve against the file's folder.`,
 		Example: `  toolkit train --config examples/panacea-dpo.yaml`,
@@ -44,7 +52,7 @@ Relative paths in the file resolve against the file's folder.`,
 	f := cmd.Flags()
 	f.String("model", "", "base model: a folder written by toolkit export (required)")
 	f.String("out", "", "run folder (required)")
-	f.String("objective", d.Objective, "dpo or sft")
+	f.String("objective", d.Objective, "dpo, sft, or reward (one dimension's reward model)")
 	f.String("aggregation", d.Aggregation, "ls (Σ λ_i L_i) or tche (max_i λ_i (L_i − z_i))")
 	f.String("ideal", d.Ideal, "Tchebycheff ideal point: fixed (ideal-point, default 0) or min (running minimum)")
 	f.Float64Slice("ideal-point", nil, "fixed ideal point z, one value per dimension")
@@ -69,6 +77,26 @@ Relative paths in the file resolve against the file's folder.`,
 	f.Int("save-every", d.SaveEvery, "checkpoint every N steps (0: only at the end)")
 	f.Int("log-every", d.LogEvery, "log a metrics line every N steps")
 	f.Bool("resume", false, "continue the run in --out from its checkpoint")
+	pp := d.PPO
+	f.StringSlice("reward-models", nil, "objective ppo: reward-model folders, one per dimension")
+	f.Float64("kl-coef", pp.KLCoef, "objective ppo: per-token KL penalty against the base model")
+	f.Float64("gamma", pp.Gamma, "objective ppo: GAE discount γ")
+	f.Float64("gae-lambda", pp.GAELambda, "objective ppo: GAE λ")
+	f.Float64("clip-range", pp.ClipRange, "objective ppo: policy ratio clip ε")
+	f.Float64("value-clip", pp.ValueClip, "objective ppo: value clip ε_v")
+	f.Float64("vf-coef", pp.VFCoef, "objective ppo: value loss weight")
+	f.Float64("ent-coef", pp.EntCoef, "objective ppo: entropy bonus weight (0: off)")
+	f.Int("ppo-epochs", pp.PPOEpochs, "objective ppo: passes over each rollout batch")
+	f.Int("minibatch", pp.MiniBatch, "objective ppo: rows per PPO update")
+	f.Int("rollout-batch", pp.RolloutBatch, "objective ppo: prompts generated per step")
+	f.Int("max-new-tokens", pp.MaxNewTokens, "objective ppo: most tokens per rollout response")
+	f.Float64("temperature", pp.Temperature, "objective ppo: rollout sampling temperature")
+	f.Float64("top-p", pp.TopP, "objective ppo: rollout nucleus mass")
+	f.String("reward-norm", pp.RewardNorm, "objective ppo: running (mean/std per dimension) or none")
+	f.Float64("reward-clip", pp.RewardClip, "objective ppo: bound of the aggregated reward (0: none)")
+	f.Int("sample-every", pp.SampleEvery, "objective ppo: write samples.md every N steps (0: at the end)")
+	f.Bool("reward-lora", false, "objective reward: also train an SVD-LoRA adapter (rank, "+
+		"alpha, targets) under the score head; default: the head alone")
 	return cmd
 }
 
@@ -138,6 +166,13 @@ func trainConfig(cmd *cobra.Command, v *viper.Viper) (*trainer.Config, error) {
 	cfg.Data = *data
 	cfg.Model = configPath(cmd, v, "model", path)
 	cfg.Out = configPath(cmd, v, "out", path)
+	if v.InConfig("reward-models") && !cmd.Flags().Changed("reward-models") {
+		for i, p := range cfg.PPO.RewardModels {
+			if !filepath.IsAbs(p) {
+				cfg.PPO.RewardModels[i] = filepath.Join(filepath.Dir(path), p)
+			}
+		}
+	}
 	return &cfg, nil
 }
 

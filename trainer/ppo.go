@@ -1,0 +1,404 @@
+package trainer
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"time"
+
+	onnx "github.com/yalue/onnxruntime_go"
+
+	"github.com/panacea-go/toolkit/datasets"
+	"github.com/panacea-go/toolkit/datasets/tokenizer"
+	"github.com/panacea-go/toolkit/export"
+	"github.com/panacea-go/toolkit/graphs"
+	"github.com/panacea-go/toolkit/graphs/autodiff"
+	"github.com/panacea-go/toolkit/lambda"
+	"github.com/panacea-go/toolkit/ort"
+)
+
+// ppoRun is the state of one RLHF run: the λ-policy's adapter and value head in Go memory,
+// four sessions (rollout generation, rollout scoring, reference scoring, PPO loss+backward)
+// and one reward model per dimension.
+type ppoRun struct {
+	cfg     *Config
+	man     *export.Manifest
+	m       int
+	opts    ort.Options
+	params  []*Param // adapter, then value head weight and bias
+	adapter int      // len of the adapter part of params
+	tensors map[string]onnx.Value
+	opt     *AdamW
+
+	gen     *decoder
+	score   *graphSession
+	ref     *graphSession
+	loss    *graphSession
+	grads   []*onnx.Tensor[float32]
+	rewards []*RewardModel
+
+	prompts  [][]int
+	evalP    [][]int
+	pos      ppoPosition
+	lsampler *lambda.Sampler
+	ideal    *lambda.IdealPoint
+	eos      []int
+	metrics  *os.File
+	tok      *tokenizer.Tokenizer
+}
+
+// ppoPosition is the data position and reward statistics saved in checkpoints.
+type ppoPosition struct {
+	Cursor int          `json:"cursor"`
+	Norm   []runningStd `json:"norm"`
+}
+
+// runningStd tracks a mean and variance (Welford).
+type runningStd struct {
+	N    float64 `json:"n"`
+	Mean float64 `json:"mean"`
+	M2   float64 `json:"m2"`
+}
+
+func (s *runningStd) add(x float64) {
+	s.N++
+	d := x - s.Mean
+	s.Mean += d / s.N
+	s.M2 += d * (x - s.Mean)
+}
+
+func (s *runningStd) normalise(x float64) float64 {
+	if s.N < 2 {
+		return x - s.Mean
+	}
+	return (x - s.Mean) / math.Max(math.Sqrt(s.M2/(s.N-1)), 1e-6)
+}
+
+// PPOMetrics is one line of metrics.jsonl for a PPO run.
+type PPOMetrics struct {
+	Step       int       `json:"step"`
+	Rewards    []float64 `json:"rewards"`    // mean raw reward per dimension
+	Aggregated float64   `json:"aggregated"` // mean λ-aggregated (normalised) reward
+	KL         float64   `json:"kl"`         // mean Σ_t (log π − log π_ref) per response
+	PGLoss     float64   `json:"pg_loss"`
+	VLoss      float64   `json:"v_loss"`
+	Entropy    float64   `json:"entropy,omitempty"`
+	ClipFrac   float64   `json:"clip_frac"`
+	RespLen    float64   `json:"response_len"`
+	LR         float64   `json:"lr"`
+	GradNorm   float64   `json:"grad_norm"`
+	TokensPerS float64   `json:"tokens_per_s"`
+	Seconds    float64   `json:"seconds"`
+}
+
+// TrainPPO runs RLHF with PPO on λ-aggregated rewards of one reward model per dimension.
+func TrainPPO(ctx context.Context, cfg Config, o ort.Options, resume bool, hooks Hooks) error {
+	r := &ppoRun{cfg: &cfg, m: len(cfg.Data.Dimensions), opts: o,
+		tensors: map[string]onnx.Value{}}
+	defer r.close()
+	if err := r.load(); err != nil {
+		return err
+	}
+	start := 0
+	if resume {
+		st, err := LoadCheckpoint(cfg.Out, r.params, r.opt)
+		if err != nil {
+			return err
+		}
+		if err := r.lsampler.UnmarshalBinary(st.LambdaRNG); err != nil {
+			return fmt.Errorf("trainer: checkpoint λ sampler: %w", err)
+		}
+		if err := json.Unmarshal(st.Data, &r.pos); err != nil {
+			return fmt.Errorf("trainer: checkpoint position: %w", err)
+		}
+		if len(st.Ideal) == r.m && cfg.Ideal == "min" {
+			r.ideal.Update(st.Ideal)
+		}
+		start = st.Step
+	}
+	var err error
+	if r.metrics, err = os.OpenFile(filepath.Join(cfg.Out, MetricsFile),
+		os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644); err != nil {
+		return fmt.Errorf("trainer: %w", err)
+	}
+	total := cfg.Steps
+	nMini := (cfg.PPO.RolloutBatch + cfg.PPO.MiniBatch - 1) / cfg.PPO.MiniBatch
+	sched := Schedule{Peak: cfg.LR, Warmup: cfg.Warmup, Total: total * cfg.PPO.PPOEpochs * nMini,
+		MinRatio: cfg.MinLRRatio}
+	for s := start; s < total; s++ {
+		if ctx.Err() != nil {
+			if err := r.save(s); err != nil {
+				return err
+			}
+			return ErrInterrupted
+		}
+		met, err := r.step(s, sched)
+		if err != nil {
+			if serr := r.save(s); serr != nil {
+				return fmt.Errorf("%w; saving: %v", err, serr)
+			}
+			return fmt.Errorf("%w (last good checkpoint saved at step %d)", err, s)
+		}
+		js, _ := json.Marshal(met)
+		if _, err := r.metrics.Write(append(js, '\n')); err != nil {
+			return fmt.Errorf("trainer: metrics: %w", err)
+		}
+		if hooks.OnStep != nil {
+			hooks.OnStep(total, StepMetrics{Step: met.Step, Loss: met.PGLoss, LR: met.LR,
+				GradNorm: met.GradNorm, TokensPerS: met.TokensPerS, Seconds: met.Seconds,
+				DimLosses: met.Rewards})
+		}
+		if cfg.SaveEvery > 0 && (s+1)%cfg.SaveEvery == 0 && s+1 < total {
+			if err := r.save(s + 1); err != nil {
+				return err
+			}
+		}
+		if cfg.PPO.SampleEvery > 0 && (s+1)%cfg.PPO.SampleEvery == 0 {
+			if err := r.writeSamples(s + 1); err != nil {
+				return err
+			}
+		}
+		if hooks.AfterStep != nil {
+			if err := hooks.AfterStep(s + 1); err != nil {
+				return err
+			}
+		}
+	}
+	if err := r.save(total); err != nil {
+		return err
+	}
+	if err := r.writeSamples(total); err != nil {
+		return err
+	}
+	return writeRunModel(r.cfg, r.man, r.params[:r.adapter])
+}
+
+// load opens the data, reward models and the four graphs.
+func (r *ppoRun) load() error {
+	cfg := r.cfg
+	var err error
+	if r.man, err = export.ReadManifest(cfg.Model); err != nil {
+		return err
+	}
+	if !r.man.WithPast {
+		slog.Warn("ppo: the base export has no KV cache: rollouts recompute every prefix " +
+			"(re-export with --with-past for speed)")
+	}
+	if r.tok, err = tokenizer.LoadDir(cfg.Model); err != nil {
+		return err
+	}
+	r.eos = r.man.EOSTokenIDs
+	ds, err := datasets.Load(&cfg.Data, r.tok)
+	if err != nil {
+		return err
+	}
+	r.prompts, r.evalP = uniquePrompts(ds, false), uniquePrompts(ds, true)
+	if len(r.prompts) == 0 {
+		return fmt.Errorf("trainer: ppo: the data config yields no prompts")
+	}
+	shuffle(r.prompts, cfg.Seed)
+	r.pos.Norm = make([]runningStd, r.m)
+	for i, dir := range cfg.PPO.RewardModels {
+		rm, err := OpenRewardModel(dir, r.opts)
+		if err != nil {
+			return fmt.Errorf("trainer: reward model %d (%s): %w", i, dir, err)
+		}
+		r.rewards = append(r.rewards, rm)
+	}
+	if err := r.openGraphs(); err != nil {
+		return err
+	}
+	r.lsampler, err = lambda.NewSampler(lambda.SamplerConfig{M: r.m,
+		Alpha: []float64{cfg.LambdaAlpha}, VertexProb: cfg.VertexProb}, cfg.Seed)
+	if err != nil {
+		return fmt.Errorf("trainer: %w", err)
+	}
+	kind := lambda.IdealFixed
+	if cfg.Ideal == "min" {
+		kind = lambda.IdealMax // for rewards the ideal is the running maximum
+	}
+	var init []float64
+	if len(cfg.IdealPoint) > 0 {
+		init = cfg.IdealPoint
+	}
+	r.ideal, err = lambda.NewIdealPoint(kind, r.m, init, cfg.IdealMargin)
+	return err
+}
+
+// openGraphs builds the rollout, scoring, reference and loss sessions. The adapter and
+// value-head parameters are graph inputs fed from the same Go slices in every session.
+func (r *ppoRun) openGraphs() error {
+	cfg, man := r.cfg, r.man
+	shape := LMShape{NumLayers: man.NumLayers, NumKVHeads: man.NumKVHeads, HeadDim: man.HeadDim,
+		VocabSize: man.VocabSize}
+
+	// Rollouts: policy with its KV cache.
+	genModel, rep, err := loadPolicy(cfg, man, true)
+	if err != nil {
+		return err
+	}
+	r.params = adapterParams(rep)
+	r.adapter = len(r.params)
+	r.params = append(r.params,
+		&Param{Name: ValueWeight, Shape: []int64{int64(man.HiddenSize), 1},
+			Data: make([]float32, man.HiddenSize), Decay: true},
+		&Param{Name: ValueBias, Shape: []int64{1}, Data: make([]float32, 1)})
+	if r.gen, err = openDecoder(genModel, cfg.Model, shape, r.opts); err != nil {
+		return err
+	}
+
+	// Scoring of rollouts by the current policy (old log-probs, values).
+	scoreModel, _, err := loadPolicy(cfg, man, true)
+	if err != nil {
+		return err
+	}
+	if err := addPPOScore(scoreModel, man.HiddenSize); err != nil {
+		return err
+	}
+	if r.score, err = openGraph(scoreModel, cfg.Model, []string{OutTokLogp, OutValues}, r.opts); err != nil {
+		return err
+	}
+
+	// Reference scoring: the base model, adapter off.
+	base, err := graphs.Load(filepath.Join(cfg.Model, ModelFile))
+	if err != nil {
+		return err
+	}
+	g := base.GetGraph()
+	g.Output = nil
+	l := lossBuilder{b: graphs.WrapGraph(g)}
+	tok, _ := l.tokenLogp("logits")
+	l.b.Output(tok, OutTokLogp, graphs.Float, "rows", "seq")
+	if r.ref, err = openGraph(base, cfg.Model, []string{OutTokLogp}, r.opts); err != nil {
+		return err
+	}
+
+	// Loss and backward.
+	lossModel, _, err := loadPolicy(cfg, man, true)
+	if err != nil {
+		return err
+	}
+	spec := PPOSpec{Clip: cfg.PPO.ClipRange, ValueClip: cfg.PPO.ValueClip,
+		VFCoef: cfg.PPO.VFCoef, EntCoef: cfg.PPO.EntCoef}
+	if err := addPPOLoss(lossModel, man.HiddenSize, spec); err != nil {
+		return err
+	}
+	var names []string
+	for _, p := range r.params {
+		names = append(names, p.Name)
+	}
+	res, err := autodiff.Differentiate(lossModel, autodiff.Config{Loss: OutLoss, Wrt: names})
+	if err != nil {
+		return fmt.Errorf("trainer: %w", err)
+	}
+	outputs := []string{OutLoss, OutPGLoss, OutVLoss, OutTokLogp}
+	if cfg.PPO.EntCoef > 0 {
+		outputs = append(outputs, OutEntropy)
+	}
+	for _, n := range names {
+		outputs = append(outputs, res.Grads[n])
+	}
+	if r.loss, err = openGraph(lossModel, cfg.Model, outputs, r.opts); err != nil {
+		return err
+	}
+	for _, p := range r.params {
+		t, err := tensor(p.Data, p.Shape...)
+		if err != nil {
+			return err
+		}
+		r.tensors[p.Name] = t
+		gt, err := onnx.NewEmptyTensor[float32](onnx.NewShape(p.Shape...))
+		if err != nil {
+			return err
+		}
+		r.grads = append(r.grads, gt)
+	}
+	r.opt = NewAdamW(r.params, cfg.Beta1, cfg.Beta2, 1e-8, cfg.WeightDecay)
+	slog.Info("ppo graphs", "adapted_layers", len(rep.Layers), "adapter_params", rep.Params,
+		"backward_nodes", res.Nodes, "prompts", len(r.prompts), "eval_prompts", len(r.evalP))
+	return nil
+}
+
+// uniquePrompts collects the distinct prompts of every dimension's train (or eval) split.
+func uniquePrompts(ds *datasets.Dataset, eval bool) [][]int {
+	seen := map[string]bool{}
+	var out [][]int
+	add := func(p []int) {
+		key := fmt.Sprint(p)
+		if !seen[key] && len(p) > 0 {
+			seen[key] = true
+			out = append(out, p)
+		}
+	}
+	for _, d := range ds.Dims {
+		ex := &d.Train
+		if eval {
+			ex = &d.Eval
+		}
+		for _, e := range ex.Pairs {
+			add(e.Prompt)
+		}
+		for _, e := range ex.SFT {
+			add(e.Prompt)
+		}
+		for _, e := range ex.Prompts {
+			add(e.Prompt)
+		}
+	}
+	return out
+}
+
+// shuffle permutes prompts deterministically from seed.
+func shuffle(p [][]int, seed uint64) {
+	rng := rand.New(rand.NewPCG(seed, 0x5eed))
+	for i := len(p) - 1; i > 0; i-- {
+		j := rng.IntN(i + 1)
+		p[i], p[j] = p[j], p[i]
+	}
+}
+
+func (r *ppoRun) close() {
+	for _, s := range []*graphSession{r.score, r.ref, r.loss} {
+		if s != nil {
+			s.close()
+		}
+	}
+	if r.gen != nil {
+		r.gen.close()
+	}
+	for _, rm := range r.rewards {
+		rm.Close()
+	}
+	for _, t := range r.tensors {
+		t.Destroy()
+	}
+	for _, g := range r.grads {
+		g.Destroy()
+	}
+	if r.metrics != nil {
+		r.metrics.Close()
+	}
+}
+
+// save writes a checkpoint after steps PPO steps.
+func (r *ppoRun) save(steps int) error {
+	rng, err := r.lsampler.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	data, _ := json.Marshal(r.pos)
+	conf, _ := json.Marshal(r.cfg)
+	st := State{Step: steps, LambdaRNG: rng, Data: data, Config: conf}
+	if z, err := r.ideal.Point(); err == nil {
+		st.Ideal = z
+	}
+	return SaveCheckpoint(r.cfg.Out, r.params, r.opt, st)
+}
+
+// elapsed returns the seconds since t.
+func elapsed(t time.Time) float64 { return time.Since(t).Seconds() }
