@@ -126,6 +126,11 @@ func NewSession(path string, data []byte, inputs, outputs []string, o Options) (
 		if name == "" {
 			name = "model from memory"
 		}
+		if o.Device == "cuda" {
+			return nil, fmt.Errorf("ort: open %s on cuda: %w (the CUDA provider needs a CUDA "+
+				"build of ONNX Runtime %s: point --ort-lib at it; the npm library is CPU-only)",
+				name, err, NPMVersion)
+		}
 		return nil, fmt.Errorf("ort: open %s: %w", name, err)
 	}
 	return &Session{s: s, Inputs: inputs, Outputs: outputs}, nil

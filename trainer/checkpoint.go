@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strings"
 
 	"github.com/panacea-go/toolkit/export/safetensors"
@@ -117,4 +119,52 @@ func LoadCheckpoint(dir string, params []*Param, opt *AdamW) (*State, error) {
 	}
 	opt.Step = st.OptimStep
 	return &st, nil
+}
+
+// sameSettings refuses to resume a run with settings other than those it started with
+// (they are in the checkpoint): a changed step count or learning rate would silently
+// change the schedule, and changed data would change the batches.
+func sameSettings(cfg Config) error {
+	js, err := os.ReadFile(filepath.Join(cfg.Out, CheckpointFile))
+	if err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	var st struct {
+		Config map[string]json.RawMessage `json:"config"`
+	}
+	if err := json.Unmarshal(js, &st); err != nil {
+		return fmt.Errorf("checkpoint: %s: %w", filepath.Join(cfg.Out, CheckpointFile), err)
+	}
+	nowJS, err := json.Marshal(cfg)
+	if err != nil {
+		return err
+	}
+	var now map[string]json.RawMessage
+	if err := json.Unmarshal(nowJS, &now); err != nil {
+		return err
+	}
+	var changed []string
+	for k, v := range now {
+		if k == "out" {
+			continue
+		}
+		if old, ok := st.Config[k]; !ok || !jsonEqual(old, v) {
+			changed = append(changed, k)
+		}
+	}
+	if len(changed) > 0 {
+		slices.Sort(changed)
+		return fmt.Errorf("trainer: --resume: settings differ from the run's (%s): %s; "+
+			"resume with the same config and flags", filepath.Join(cfg.Out, CheckpointFile),
+			strings.Join(changed, ", "))
+	}
+	return nil
+}
+
+func jsonEqual(a, b json.RawMessage) bool {
+	var x, y any
+	if json.Unmarshal(a, &x) != nil || json.Unmarshal(b, &y) != nil {
+		return false
+	}
+	return reflect.DeepEqual(x, y)
 }

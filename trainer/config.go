@@ -76,7 +76,7 @@ func Defaults() Config {
 		GradAccum: 1, LR: 5e-4, Warmup: 0, MinLRRatio: 0.1, MaxGradNorm: 1,
 		Beta1: 0.9, Beta2: 0.999, Beta: 0.1,
 		Rank: 8, Alpha: 512, LambdaAlpha: 1, VertexProb: 0.1,
-		Seed: 1, SaveEvery: 50, LogEvery: 1, EvalGrid: 11,
+		Seed: 1, SaveEvery: 50, LogEvery: 10, EvalGrid: 11,
 		PPO: DefaultPPO(),
 	}
 }

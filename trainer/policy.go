@@ -11,6 +11,17 @@ import (
 	"github.com/panacea-go/toolkit/graphs/onnxpb"
 )
 
+// baseManifest reads the manifest of the base model folder, saying how to make one when it
+// is missing.
+func baseManifest(dir string) (*export.Manifest, error) {
+	m, err := export.ReadManifest(dir)
+	if err != nil {
+		return nil, fmt.Errorf("trainer: model %s: %w (the model must be a folder written by "+
+			"toolkit export)", dir, err)
+	}
+	return m, nil
+}
+
 // adapterConfig is the SVD-LoRA configuration of a run.
 func adapterConfig(cfg *Config, man *export.Manifest, asInputs bool) (lora.Config, error) {
 	targets := cfg.Targets

@@ -182,7 +182,7 @@ func TrainPPO(ctx context.Context, cfg Config, o ort.Options, resume bool, hooks
 func (r *ppoRun) load() error {
 	cfg := r.cfg
 	var err error
-	if r.man, err = export.ReadManifest(cfg.Model); err != nil {
+	if r.man, err = baseManifest(cfg.Model); err != nil {
 		return err
 	}
 	if !r.man.WithPast {

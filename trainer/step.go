@@ -165,8 +165,11 @@ func (r *run) micro(sb *stepBatch, lam []float64, met *StepMetrics) error {
 			d := sb.dims[p]
 			count[d]++
 			mar[d] += float64(h)
-			if h > 0 {
+			switch { // a tie counts one half, as in eval
+			case h > 0:
 				acc[d]++
+			case h == 0:
+				acc[d] += 0.5
 			}
 		}
 		for d := range r.m {

@@ -62,6 +62,8 @@ func Train(ctx context.Context, cfg Config, o ort.Options, resume bool, hooks Ho
 	if cfg.Objective == "reward" { // one reward model, not a λ-input policy
 		return TrainReward(ctx, cfg, o, resume, hooks)
 	}
+	// Training batches are right-padded whatever the data config says (generation pads left).
+	cfg.Data.PaddingSide = string(datasets.PadRight)
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
@@ -89,6 +91,13 @@ func Train(ctx context.Context, cfg Config, o ort.Options, resume bool, hooks Ho
 				cfg.PPO.RewardModels[i] = abs
 			}
 		}
+	}
+	if resume {
+		if err := sameSettings(cfg); err != nil {
+			return err
+		}
+	}
+	if cfg.Objective == "ppo" {
 		if cfg.Steps == 0 {
 			return fmt.Errorf("trainer: objective ppo needs steps > 0")
 		}
@@ -160,7 +169,7 @@ func Train(ctx context.Context, cfg Config, o ort.Options, resume bool, hooks Ho
 // load reads the model manifest, data and reference log-probs and opens the step graph.
 func (r *run) load() (*export.Manifest, error) {
 	cfg := r.cfg
-	man, err := export.ReadManifest(cfg.Model)
+	man, err := baseManifest(cfg.Model)
 	if err != nil {
 		return nil, err
 	}
@@ -168,7 +177,6 @@ func (r *run) load() (*export.Manifest, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg.Data.PaddingSide = string(datasets.PadRight)
 	ds, err := datasets.Load(&cfg.Data, tok)
 	if err != nil {
 		return nil, err

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/panacea-go/toolkit/ort"
@@ -70,6 +71,12 @@ func TestKillAndResumeMatchesUninterrupted(t *testing.T) {
 	}
 	if err := Train(ctx, killed, o, false, Hooks{}); err == nil {
 		t.Fatal("a second run into a folder with a checkpoint started without --resume")
+	}
+	changed := killed
+	changed.Steps = 9
+	if err := Train(ctx, changed, o, true, Hooks{}); err == nil ||
+		!strings.Contains(err.Error(), "steps") {
+		t.Fatalf("resume with another step count: %v, want a refusal naming steps", err)
 	}
 	if err := Train(ctx, killed, o, true, Hooks{}); err != nil {
 		t.Fatal(err)

@@ -15,16 +15,21 @@ func newEvalCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "eval --model RUN_DIR [--grid 11]",
 		Short: "Sweep λ and report the Pareto front of a trained run",
-		Long: `eval scores the preference pairs of a DPO run's data under every λ of a simplex grid
-(m = 2: --grid points from (0,1) to (1,0); m ≥ 3: the lattice with --grid points per edge),
-feeding a different λ to each row so that the sweep batches like one pass over the data.
+		Long: `eval sweeps λ over a simplex grid (m = 2: --grid points from (0,1) to (1,0); m ≥ 3:
+the lattice with --grid points per edge) and measures each dimension at every λ, on the
+training rows and the held-out rows of the run's data config, feeding a different λ to each
+row so that a sweep batches like one pass over the data:
 
-Per λ and dimension it reports the preference accuracy (pairs whose implicit reward margin
-is positive), the mean margin and the DPO loss, for the training rows and the held-out rows.
-It writes to --out (default RUN_DIR/eval): front-SPLIT.json (all scores and the fronts'
+  DPO runs  preference accuracy (pairs whose implicit reward margin is positive; a tie
+            counts one half, so the base model scores 0.5), mean margin, DPO loss
+  SFT runs  response NLL per token
+  PPO runs  mean reward-model score of greedy responses to --prompts prompts
+
+It writes to --out (default RUN_DIR/eval): front-SPLIT.json (every score and each front's
 dominance, hypervolume against the stated reference point, ⟨λ, ξ(λ)⟩, sparsity and
-spacing), front-SPLIT.csv, and front-SPLIT.png/.svg (the accuracy front coloured by λ, with
-the base model as a reference point; one plot per pair of dimensions when m ≥ 3).`,
+spacing), front-SPLIT.csv (the main front: accuracy, NLL or reward), and plots of the main
+front coloured by λ_1 with the base model as a reference point: front-SPLIT.png/.svg, or
+one front-SPLIT-i-j.png/.svg per pair of dimensions when m ≥ 3.`,
 		Example: `  toolkit eval --model runs/demo/panacea-dpo --grid 11`,
 		Args:    cobra.NoArgs,
 		RunE:    runEval,

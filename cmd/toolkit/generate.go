@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
@@ -96,6 +97,9 @@ func runGenerate(cmd *cobra.Command, _ []string) error {
 		for _, x := range l {
 			lam = append(lam, float32(x))
 		}
+		if ri, err := trainer.ReadRunInfo(dir); err == nil {
+			slog.Info("preference", "dimensions", ri.Dimensions, "lambda", lambda.Format(l))
+		}
 	} else if v.GetString("lambda") != "" {
 		return fmt.Errorf("generate: --lambda given but %s has no preference input", dir)
 	}
@@ -107,6 +111,11 @@ func runGenerate(cmd *cobra.Command, _ []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	ids := tok.Encode(prompt, true)
+	if limit := man.MaxPositions; limit > 0 && len(ids)+v.GetInt("max-new-tokens") > limit {
+		slog.Warn("prompt plus new tokens exceed the model's trained context; text past it "+
+			"will degrade", "prompt_tokens", len(ids), "max_new_tokens",
+			v.GetInt("max-new-tokens"), "max_positions", limit)
+	}
 	out := newStreamer(tok, ids, eos, cmd.OutOrStdout())
 	_, err = lm.Generate(ctx, trainer.GenerateRequest{
 		Prompt:       ids,

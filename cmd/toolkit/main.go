@@ -35,11 +35,16 @@ func newRoot() *cobra.Command {
 		Long: `toolkit turns a Hugging Face causal LM into one ONNX model with a preference input λ,
 trained once with the Panacea method to cover a whole front of trade-offs.
 
-  toolkit export   --model HF_DIR --out EXPORT_DIR      Hugging Face folder -> ONNX
-  toolkit generate --model EXPORT_DIR --prompt "..."    continue a prompt
+  toolkit export    --model HF_DIR --out EXPORT_DIR     Hugging Face folder -> ONNX
+  toolkit generate  --model DIR --prompt "..."         continue a prompt (--lambda for runs)
+  toolkit gradcheck --model EXPORT_DIR                 adapter gradients vs finite differences
+  toolkit data      --config FILE                      what a data config yields
+  toolkit train     --config FILE                      DPO, SFT, reward model or PPO
+  toolkit eval      --model RUN_DIR                    the Pareto front over λ
 
-Global flags may also come from a YAML file (--config, keys are flag names) and from
-TOOLKIT_* environment variables (TOOLKIT_ORT_LIB for --ort-lib).`,
+Flags may also come from a YAML file (--config, keys are flag names) and from TOOLKIT_*
+environment variables (TOOLKIT_ORT_LIB for --ort-lib). A flag on the command line wins over
+the environment, which wins over the file.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}

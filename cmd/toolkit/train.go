@@ -32,7 +32,8 @@ metrics.jsonl, and at the end the deployable model.onnx with a lambda input, the
 (adapter.safetensors), panacea.json and the tokenizer files, so that
   toolkit generate --model OUT --lambda 0.8,0.2 --prompt "..."
   toolkit eval --model OUT
-work on it. Ctrl-C saves a checkpoint and stops; --resume continues exactly.
+work on it. Ctrl-C saves a checkpoint and stops (exit status 1); --resume continues exactly, with the
+settings the run was started with (a changed setting is refused, naming the keys).
 
 With objective: reward and exactly one data dimension, train instead fits a reward model
 of that dimension: the base model's final hidden state at each row's last token, times a
@@ -130,7 +131,7 @@ func runTrain(cmd *cobra.Command, _ []string) error {
 			}
 			args = append(args, "lr", fmt.Sprintf("%.2e", m.LR), "grad_norm",
 				fmt.Sprintf("%.3f", m.GradNorm), "tokens_per_s", int(m.TokensPerS))
-			slog.Debug("step", args...)
+			slog.Info("step", args...)
 		}
 	}}
 	err = trainer.Train(ctx, *cfg, opts, v.GetBool("resume"), hooks)
@@ -138,8 +139,8 @@ func runTrain(cmd *cobra.Command, _ []string) error {
 		bar.Finish()
 	}
 	if errors.Is(err, trainer.ErrInterrupted) {
-		slog.Warn(err.Error(), "out", cfg.Out)
-		return nil
+		// Exit non-zero so that `train && eval` stops here; the checkpoint is safe.
+		return fmt.Errorf("%w (run folder %s)", err, cfg.Out)
 	}
 	if err != nil {
 		return err
