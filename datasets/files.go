@@ -94,12 +94,31 @@ func sniff(raw []byte) fileKind {
 	return kindJSONL
 }
 
+// MaxLineBytes bounds one JSONL line, so that a corrupt or hostile file (one huge line, a
+// gzip bomb) fails with an error naming the line instead of exhausting memory.
+const MaxLineBytes = 16 << 20
+
+// readLine reads up to and including the next newline, refusing lines over MaxLineBytes.
+func readLine(br *bufio.Reader) ([]byte, error) {
+	var line []byte
+	for {
+		chunk, err := br.ReadSlice('\n')
+		if len(line)+len(chunk) > MaxLineBytes {
+			return nil, fmt.Errorf("line longer than %d MiB", MaxLineBytes>>20)
+		}
+		line = append(line, chunk...)
+		if !errors.Is(err, bufio.ErrBufferFull) {
+			return line, err
+		}
+	}
+}
+
 // readJSONL reads one JSON object per line; blank lines are skipped and not counted as rows.
 func readJSONL(r io.Reader, display string) ([]record, error) {
 	br := bufio.NewReaderSize(r, 1<<16)
 	var out []record
 	for line := 1; ; line++ {
-		b, err := br.ReadBytes('\n')
+		b, err := readLine(br)
 		if len(b) > 0 {
 			if line == 1 {
 				b = bytes.TrimPrefix(b, utf8BOM)

@@ -42,6 +42,10 @@ const (
 // SaveCheckpoint writes params and optimiser moments to dir/checkpoint-STEP.safetensors,
 // then the state to dir/checkpoint.json (each atomically), then removes older tensor files.
 func SaveCheckpoint(dir string, params []*Param, opt *AdamW, st State) error {
+	return saveCheckpoint(dir, params, opt, st, false)
+}
+
+func saveCheckpoint(dir string, params []*Param, opt *AdamW, st State, keepOld bool) error {
 	st.Tensors = fmt.Sprintf("checkpoint-%07d.safetensors", st.Step)
 	st.OptimStep = opt.Step
 	var ts []safetensors.Tensor
@@ -66,6 +70,9 @@ func SaveCheckpoint(dir string, params []*Param, opt *AdamW, st State) error {
 	}
 	if err := graphs.WriteFileAtomic(filepath.Join(dir, CheckpointFile), js); err != nil {
 		return fmt.Errorf("checkpoint: %w", err)
+	}
+	if keepOld {
+		return nil
 	}
 	old, _ := filepath.Glob(filepath.Join(dir, "checkpoint-*.safetensors"))
 	for _, f := range old {
@@ -92,6 +99,10 @@ func LoadCheckpoint(dir string, params []*Param, opt *AdamW) (*State, error) {
 	var st State
 	if err := json.Unmarshal(js, &st); err != nil {
 		return nil, fmt.Errorf("checkpoint: %s: %w", filepath.Join(dir, CheckpointFile), err)
+	}
+	if st.Step < 0 || st.OptimStep < 0 || st.OptimStep > st.Step*1_000_000 {
+		return nil, fmt.Errorf("checkpoint: %s: step %d / optim_step %d out of range",
+			filepath.Join(dir, CheckpointFile), st.Step, st.OptimStep)
 	}
 	if st.Tensors == "" || strings.ContainsAny(st.Tensors, `/\`) {
 		return nil, fmt.Errorf("checkpoint: %s: bad tensors file %q", CheckpointFile, st.Tensors)

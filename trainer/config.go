@@ -140,6 +140,9 @@ func (c *Config) Validate() error {
 	if c.VertexProb < 0 || c.VertexProb > 1 {
 		bad("vertex-prob", "must be in [0, 1], got %g", c.VertexProb)
 	}
+	if c.WeightDecay < 0 || c.MaxGradNorm < 0 {
+		bad("weight-decay/max-grad-norm", "must be ≥ 0 (got %g, %g)", c.WeightDecay, c.MaxGradNorm)
+	}
 	if c.SaveEvery < 0 || c.LogEvery < 0 || c.EvalGrid < 0 || c.EvalGrid == 1 {
 		bad("save-every/log-every/eval-grid", "must be ≥ 0 (eval-grid 0 or ≥ 2)")
 	}
@@ -156,6 +159,7 @@ func (c *Config) Validate() error {
 	if c.Objective == "ppo" {
 		errs = append(errs, c.PPO.validate(len(c.Data.Dimensions))...)
 	}
+	errs = append(errs, checkFinite(c)...)
 	if len(errs) > 0 {
 		return fmt.Errorf("config: %w", errors.Join(errs...))
 	}

@@ -1,6 +1,7 @@
 package trainer
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"math"
@@ -76,6 +77,9 @@ func (se *SplitEval) Main() *lambda.Report {
 	return se.Accuracy
 }
 
+// maxEvalPoints bounds the λ points of one sweep: every point scores the whole split.
+const maxEvalPoints = 5000
+
 // Evaluate sweeps λ over a simplex grid and scores every preference pair of each requested
 // split under every λ, in batches whose rows carry different λ (per-example λ input).
 func Evaluate(runDir string, o ort.Options, eo EvalOptions) ([]*SplitEval, error) {
@@ -85,6 +89,10 @@ func Evaluate(runDir string, o ort.Options, eo EvalOptions) ([]*SplitEval, error
 	}
 	cfg := ri.Config
 	m := len(ri.Dimensions)
+	if n, err := lambda.GridCount(m, eo.Grid); err != nil || n > maxEvalPoints {
+		return nil, fmt.Errorf("eval: --grid %d gives %d points for %d dimensions (at most %d): "+
+			"use a coarser grid", eo.Grid, n, m, maxEvalPoints)
+	}
 	grid, err := lambda.Grid(m, eo.Grid)
 	if err != nil {
 		return nil, fmt.Errorf("eval: %w", err)
@@ -149,7 +157,7 @@ func Evaluate(runDir string, o ort.Options, eo EvalOptions) ([]*SplitEval, error
 			continue
 		}
 		key, _ := jsonKey(cfg.Data)
-		refs, err := referenceLogps(cfg.Model, filepath.Join(cache.Dir(), "ref-logps"), key, all,
+		refs, err := referenceLogps(context.Background(), cfg.Model, filepath.Join(cache.Dir(), "ref-logps"), key, all,
 			eo.Batch, o)
 		if err != nil {
 			return nil, err

@@ -185,6 +185,9 @@ func (r *ppoRun) load() error {
 	if r.man, err = baseManifest(cfg.Model); err != nil {
 		return err
 	}
+	if err := checkModelFit(cfg, r.man); err != nil {
+		return err
+	}
 	if !r.man.WithPast {
 		slog.Warn("ppo: the base export has no KV cache: rollouts recompute every prefix " +
 			"(re-export with --with-past for speed)")

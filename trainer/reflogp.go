@@ -1,6 +1,7 @@
 package trainer
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -22,6 +23,7 @@ import (
 // scorer computes sequence log-probabilities of preference pairs with one graph: the base
 // model (reference log-probs) or a λ-input model (evaluation).
 type scorer struct {
+	ctx       context.Context // cancels long scoring passes (nil: never)
 	gs        *graphSession
 	hasLambda bool
 	m         int
@@ -59,6 +61,9 @@ func (sc *scorer) close() error { return sc.gs.close() }
 func (sc *scorer) pairLogps(ex []datasets.PreferenceExample, lambdas []float32) ([][2]float32, error) {
 	out := make([][2]float32, len(ex))
 	for lo := 0; lo < len(ex); lo += sc.batch {
+		if sc.ctx != nil && sc.ctx.Err() != nil {
+			return nil, ErrInterrupted
+		}
 		hi := min(lo+sc.batch, len(ex))
 		b, err := datasets.PreferenceBatch(ex[lo:hi], sc.opt)
 		if err != nil {
@@ -117,8 +122,8 @@ type refCache map[uint64][2]float32
 // extending a cache file keyed by the model's bytes, so that a second run (or a resumed one)
 // does not score the same pairs again. Cache keys are example ids, which already encode
 // dimension, file and line; the tokenization settings are part of the file key.
-func referenceLogps(modelDir, cacheDir string, dataKey string, ex []datasets.PreferenceExample,
-	batch int, o ort.Options) (refCache, error) {
+func referenceLogps(ctx context.Context, modelDir, cacheDir string, dataKey string,
+	ex []datasets.PreferenceExample, batch int, o ort.Options) (refCache, error) {
 	key, err := modelKey(modelDir)
 	if err != nil {
 		return nil, err
@@ -153,6 +158,7 @@ func referenceLogps(modelDir, cacheDir string, dataKey string, ex []datasets.Pre
 		return nil, err
 	}
 	defer sc.close()
+	sc.ctx = ctx
 	lp, err := sc.pairLogps(todo, nil)
 	if err != nil {
 		return nil, fmt.Errorf("trainer: reference log-probs: %w", err)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 
@@ -92,6 +93,9 @@ func Train(ctx context.Context, cfg Config, o ort.Options, resume bool, hooks Ho
 			}
 		}
 	}
+	if err := checkFolders(&cfg, resume); err != nil {
+		return err
+	}
 	if resume {
 		if err := sameSettings(cfg); err != nil {
 			return err
@@ -105,7 +109,7 @@ func Train(ctx context.Context, cfg Config, o ort.Options, resume bool, hooks Ho
 	}
 	r := &run{cfg: &cfg, opts: o, m: len(cfg.Data.Dimensions), sft: cfg.Objective == "sft"}
 	defer r.close()
-	man, err := r.load()
+	man, err := r.load(ctx)
 	if err != nil {
 		return err
 	}
@@ -123,6 +127,10 @@ func Train(ctx context.Context, cfg Config, o ort.Options, resume bool, hooks Ho
 		if start, err = r.restore(); err != nil {
 			return err
 		}
+		if start > total {
+			return fmt.Errorf("trainer: --resume: checkpoint step %d is past the run's %d steps",
+				start, total)
+		}
 		slog.Info("resumed", "step", start, "of", total)
 	}
 	if err := r.openMetrics(start); err != nil {
@@ -136,12 +144,13 @@ func Train(ctx context.Context, cfg Config, o ort.Options, resume bool, hooks Ho
 			}
 			return ErrInterrupted
 		}
+		sn, err := r.snap()
+		if err != nil {
+			return err
+		}
 		met, err := r.trainStep(s, sched.LR(s))
 		if err != nil {
-			if serr := r.save(s); serr != nil {
-				return errors.Join(err, serr)
-			}
-			return fmt.Errorf("%w (last good checkpoint saved at step %d)", err, s)
+			return r.failed(s, sn, err)
 		}
 		if err := r.logMetrics(met); err != nil {
 			return err
@@ -167,10 +176,13 @@ func Train(ctx context.Context, cfg Config, o ort.Options, resume bool, hooks Ho
 }
 
 // load reads the model manifest, data and reference log-probs and opens the step graph.
-func (r *run) load() (*export.Manifest, error) {
+func (r *run) load(ctx context.Context) (*export.Manifest, error) {
 	cfg := r.cfg
 	man, err := baseManifest(cfg.Model)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkModelFit(cfg, man); err != nil {
 		return nil, err
 	}
 	tok, err := tokenizer.LoadDir(cfg.Model)
@@ -194,7 +206,7 @@ func (r *run) load() (*export.Manifest, error) {
 			return nil, fmt.Errorf("trainer: objective dpo needs preference data")
 		}
 		key, _ := jsonKey(cfg.Data)
-		r.refs, err = referenceLogps(cfg.Model, filepath.Join(cache.Dir(), "ref-logps"),
+		r.refs, err = referenceLogps(ctx, cfg.Model, filepath.Join(cache.Dir(), "ref-logps"),
 			key, all, cfg.Data.BatchSize, r.opts)
 		if err != nil {
 			return nil, err
@@ -275,27 +287,62 @@ func (r *run) openStep(man *export.Manifest) error {
 
 // save writes a checkpoint after steps updates.
 func (r *run) save(steps int) error {
+	sn, err := r.snap()
+	if err != nil {
+		return err
+	}
+	return r.saveSnap(steps, sn, false)
+}
+
+// snapshot is the run's position before a step: the data and λ samplers' states.
+type snapshot struct {
+	data json.RawMessage
+	rng  []byte
+}
+
+func (r *run) snap() (snapshot, error) {
 	rng, err := r.lsampler.MarshalBinary()
 	if err != nil {
-		return err
+		return snapshot{}, err
 	}
 	data, err := json.Marshal(r.data.State())
-	if err != nil {
-		return err
-	}
+	return snapshot{data: data, rng: rng}, err
+}
+
+// saveSnap writes a checkpoint of the parameters after steps updates with the positions in
+// sn; keepOld leaves earlier checkpoint tensor files in place.
+func (r *run) saveSnap(steps int, sn snapshot, keepOld bool) error {
 	conf, err := json.Marshal(r.cfg)
 	if err != nil {
 		return err
 	}
-	st := State{Step: steps, LambdaRNG: rng, Data: data, Config: conf}
+	st := State{Step: steps, LambdaRNG: sn.rng, Data: sn.data, Config: conf}
 	if z, err := r.ideal.Point(); err == nil {
 		st.Ideal = z
 	}
-	if err := SaveCheckpoint(r.cfg.Out, r.params, r.opt, st); err != nil {
+	if err := saveCheckpoint(r.cfg.Out, r.params, r.opt, st, keepOld); err != nil {
 		return err
 	}
 	slog.Debug("checkpoint", "step", steps, "dir", r.cfg.Out)
 	return nil
+}
+
+// failed saves what a failed step left: the parameters before it (when finite) with the
+// positions before it, keeping earlier checkpoints; it returns the error to report.
+func (r *run) failed(step int, sn snapshot, err error) error {
+	for _, p := range r.params {
+		for _, v := range p.Data {
+			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+				return fmt.Errorf("%w (parameters are not finite; the last checkpoint in %s is "+
+					"kept)", err, r.cfg.Out)
+			}
+		}
+	}
+	if serr := r.saveSnap(step, sn, true); serr != nil {
+		return errors.Join(err, serr)
+	}
+	return fmt.Errorf("%w (state before the step saved as checkpoint %d; earlier checkpoints "+
+		"kept)", err, step)
 }
 
 // restore loads the latest checkpoint and returns the step to continue from.
@@ -313,6 +360,10 @@ func (r *run) restore() (int, error) {
 	}
 	if err := r.data.Resume(ds); err != nil {
 		return 0, err
+	}
+	if len(st.Ideal) != 0 && len(st.Ideal) != r.m {
+		return 0, fmt.Errorf("trainer: checkpoint ideal point has %d values for %d dimensions",
+			len(st.Ideal), r.m)
 	}
 	if r.cfg.Ideal == "min" && len(st.Ideal) == r.m {
 		if err := r.ideal.Update(st.Ideal); err != nil {

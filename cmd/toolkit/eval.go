@@ -53,8 +53,8 @@ func runEval(cmd *cobra.Command, _ []string) error {
 	if dir == "" {
 		return fmt.Errorf("eval: --model is required")
 	}
-	if g := v.GetInt("grid"); g < 2 {
-		return fmt.Errorf("eval: --grid must be at least 2, got %d", g)
+	if g := v.GetInt("grid"); g < 2 || g > 1001 {
+		return fmt.Errorf("eval: --grid must be between 2 and 1001, got %d", g)
 	}
 	if b := v.GetInt("batch"); b < 1 {
 		return fmt.Errorf("eval: --batch must be at least 1, got %d", b)

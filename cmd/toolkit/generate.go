@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"os/signal"
 	"strings"
@@ -59,10 +60,10 @@ func runGenerate(cmd *cobra.Command, _ []string) error {
 	if n := v.GetInt("max-new-tokens"); n < 1 {
 		return fmt.Errorf("generate: --max-new-tokens must be at least 1, got %d", n)
 	}
-	if t := v.GetFloat64("temperature"); t < 0 {
+	if t := v.GetFloat64("temperature"); !(t >= 0) || math.IsInf(t, 0) {
 		return fmt.Errorf("generate: --temperature must be ≥ 0, got %g", t)
 	}
-	if p := v.GetFloat64("top-p"); p <= 0 || p > 1 {
+	if p := v.GetFloat64("top-p"); !(p > 0 && p <= 1) {
 		return fmt.Errorf("generate: --top-p must be in (0, 1], got %g", p)
 	}
 	man, err := export.ReadManifest(dir)
@@ -111,6 +112,10 @@ func runGenerate(cmd *cobra.Command, _ []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	ids := tok.Encode(prompt, true)
+	if limit := man.MaxPositions; limit > 0 && len(ids) >= limit {
+		return fmt.Errorf("generate: the prompt has %d tokens; the model's context is %d",
+			len(ids), limit)
+	}
 	if limit := man.MaxPositions; limit > 0 && len(ids)+v.GetInt("max-new-tokens") > limit {
 		slog.Warn("prompt plus new tokens exceed the model's trained context; text past it "+
 			"will degrade", "prompt_tokens", len(ids), "max_new_tokens",
