@@ -1,12 +1,14 @@
 package export
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 
 	"github.com/panacea-go/toolkit/export/safetensors"
@@ -21,6 +23,10 @@ type Options struct {
 	// WithPast adds past_key_values.{i}.key/.value inputs and present.{i}.key/.value
 	// outputs for incremental decoding.
 	WithPast bool
+	// Hidden adds the output hidden_states (batch, seq, hidden): the final normalisation's
+	// output, the value the LM head multiplies (model.norm for the Llama family, ln_f for
+	// GPT-2). logits stays an output. Reward models pool it (see trainer.TrainReward).
+	Hidden bool
 	// Progress, when set, is called after each tensor with the bytes of weights written
 	// so far and the total.
 	Progress func(done, total int64)
@@ -128,10 +134,17 @@ func Export(src, dst string, opts Options) (*Manifest, error) {
 		return nil, err
 	}
 	plan.reportUnused()
+	if opts.Hidden {
+		if g.hidden == "" {
+			return nil, fmt.Errorf("export: family %s does not mark its hidden state", m.Family)
+		}
+		g.Output(g.hidden, HiddenStates, graphs.Float, "batch", "seq", m.HiddenSize)
+	}
 	model := g.Model("panacea-toolkit export")
 	for _, kv := range [][2]string{
 		{"family", m.Family}, {"model_type", m.ModelType}, {"architecture", m.Architecture},
 		{"with_past", strconv.FormatBool(opts.WithPast)}, {"dtype", dtype},
+		{"hidden_states", strconv.FormatBool(opts.Hidden)},
 		{"weight_layout", WeightLayoutInOut},
 		{"weight_layout_doc", "linear weights are initializers named by their Hugging Face " +
 			"names, stored (in, out) and applied as MatMul(x, W); f16 weights pass through " +
@@ -140,14 +153,19 @@ func Export(src, dst string, opts Options) (*Manifest, error) {
 		graphs.SetMetadata(model, kv[0], kv[1])
 	}
 
-	// Step 3: the output folder. Old results go first so none survives a failure.
+	// Step 3: a staging folder beside dst, so that a failure leaves dst as it was.
 	if err := prepareDir(src, dst); err != nil {
 		return nil, err
 	}
+	final := dst
+	dst, err = os.MkdirTemp(filepath.Dir(final), "."+filepath.Base(final)+".partial-")
+	if err != nil {
+		return nil, fmt.Errorf("export: staging folder: %w", err)
+	}
+	defer os.RemoveAll(dst)
 	slog.Info("export: writing weights", "tensors", len(plan.jobs), "bytes", plan.totalBytes(),
-		"dtype", dtype, "out", dst)
+		"dtype", dtype, "out", final)
 	if err := plan.writeWeights(dst, opts.Progress); err != nil {
-		os.Remove(filepath.Join(dst, DataFile))
 		return nil, err
 	}
 	copied, err := copyAuxFiles(src, dst)
@@ -164,6 +182,7 @@ func Export(src, dst string, opts Options) (*Manifest, error) {
 		abs = src
 	}
 	m.WithPast, m.DType, m.WeightLayout = opts.WithPast, dtype, WeightLayoutInOut
+	m.Hidden = opts.Hidden
 	m.BOSTokenID, m.EOSTokenIDs, m.PadTokenID = ids.BOS, ids.EOS, ids.Pad
 	if m.EOSTokenIDs == nil {
 		m.EOSTokenIDs = []int{}
@@ -173,12 +192,47 @@ func Export(src, dst string, opts Options) (*Manifest, error) {
 	if err := m.write(dst); err != nil {
 		return nil, err
 	}
+	if err := swapIn(dst, final); err != nil {
+		return nil, err
+	}
 	return &m, nil
 }
 
-// prepareDir creates dst and removes the files of an earlier export from it (also the
-// tokenizer files, so that none of another model survives). dst must not be the source
-// folder (the copies would overwrite the originals).
+// swapIn replaces the files of an earlier export in final with those of the staging folder
+// (each rename is atomic); model.onnx moves last, so a reader never pairs a new graph with
+// old weights.
+func swapIn(stage, final string) error {
+	stale := append([]string{ManifestFile, ModelFile, DataFile, configFile,
+		generationConfigFile}, tokenizerFiles...)
+	for _, name := range stale {
+		if err := os.Remove(filepath.Join(final, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("export: remove old %s: %w", name, err)
+		}
+	}
+	entries, err := os.ReadDir(stage)
+	if err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	slices.SortFunc(entries, func(a, b fs.DirEntry) int {
+		return cmp.Compare(boolInt(a.Name() == ModelFile), boolInt(b.Name() == ModelFile))
+	})
+	for _, e := range entries {
+		if err := os.Rename(filepath.Join(stage, e.Name()), filepath.Join(final, e.Name())); err != nil {
+			return fmt.Errorf("export: %w", err)
+		}
+	}
+	return nil
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// prepareDir creates dst and checks that it is neither the source folder (the copies would
+// overwrite the originals) nor a training run's folder.
 func prepareDir(src, dst string) error {
 	if err := os.MkdirAll(dst, 0o755); err != nil {
 		return fmt.Errorf("export: create output folder: %w", err)
@@ -188,11 +242,10 @@ func prepareDir(src, dst string) error {
 	if err1 == nil && err2 == nil && os.SameFile(si, di) {
 		return fmt.Errorf("export: output folder %s is the source folder", dst)
 	}
-	stale := append([]string{ManifestFile, ModelFile, DataFile, configFile,
-		generationConfigFile}, tokenizerFiles...)
-	for _, name := range stale {
-		if err := os.Remove(filepath.Join(dst, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("export: remove old %s: %w", name, err)
+	for _, run := range []string{"panacea.json", "checkpoint.json", "reward.json"} {
+		if _, err := os.Stat(filepath.Join(dst, run)); err == nil {
+			return fmt.Errorf("export: output folder %s holds a training run (%s): choose "+
+				"another folder", dst, run)
 		}
 	}
 	return nil
