@@ -26,12 +26,21 @@ type StepMetrics struct {
 // openMetrics opens metrics.jsonl for appending, dropping lines past step start (written
 // after the checkpoint a resumed run continues from).
 func (r *run) openMetrics(start int) error {
-	path := filepath.Join(r.cfg.Out, MetricsFile)
+	f, err := openMetricsFile(filepath.Join(r.cfg.Out, MetricsFile), start)
+	r.metrics = f
+	return err
+}
+
+// openMetricsFile rewrites path keeping the JSON lines whose "step" is at most start, and
+// returns it open for appending.
+func openMetricsFile(path string, start int) (*os.File, error) {
 	var keep []byte
 	if start > 0 {
 		old, _ := os.ReadFile(path)
 		for _, line := range splitLines(old) {
-			var m StepMetrics
+			var m struct {
+				Step int `json:"step"`
+			}
 			if json.Unmarshal(line, &m) == nil && m.Step <= start {
 				keep = append(append(keep, line...), '\n')
 			}
@@ -39,14 +48,13 @@ func (r *run) openMetrics(start int) error {
 	}
 	f, err := os.Create(path)
 	if err != nil {
-		return fmt.Errorf("trainer: %w", err)
+		return nil, fmt.Errorf("trainer: %w", err)
 	}
 	if _, err := f.Write(keep); err != nil {
 		f.Close()
-		return fmt.Errorf("trainer: %w", err)
+		return nil, fmt.Errorf("trainer: %w", err)
 	}
-	r.metrics = f
-	return nil
+	return f, nil
 }
 
 func splitLines(b []byte) [][]byte {

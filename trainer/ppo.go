@@ -3,6 +3,7 @@ package trainer
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -50,6 +51,63 @@ type ppoRun struct {
 	eos      []int
 	metrics  *os.File
 	tok      *tokenizer.Tokenizer
+	sched    Schedule
+	pending  ppoSnapshot // positions before the running step
+}
+
+// ppoSnapshot is a PPO run's position before a step.
+type ppoSnapshot struct {
+	rng []byte
+	pos ppoPosition
+}
+
+// doStep runs one PPO step and records its metrics (stepper).
+func (r *ppoRun) doStep(s int) (StepMetrics, error) {
+	rng, err := r.lsampler.MarshalBinary()
+	if err != nil {
+		return StepMetrics{}, err
+	}
+	r.pending = ppoSnapshot{rng: rng, pos: ppoPosition{Cursor: r.pos.Cursor,
+		Norm: append([]runningStd(nil), r.pos.Norm...)}}
+	met, err := r.step(s, r.sched)
+	if err != nil {
+		return StepMetrics{}, err
+	}
+	js, _ := json.Marshal(met)
+	if _, err := r.metrics.Write(append(js, '\n')); err != nil {
+		return StepMetrics{}, fmt.Errorf("trainer: metrics: %w", err)
+	}
+	return StepMetrics{Step: met.Step, Loss: met.PGLoss, LR: met.LR, GradNorm: met.GradNorm,
+		TokensPerS: met.TokensPerS, Seconds: met.Seconds, DimLosses: met.Rewards}, nil
+}
+
+// after writes the sample table every sample-every steps (stepper).
+func (r *ppoRun) after(steps int) error {
+	if r.cfg.PPO.SampleEvery > 0 && steps%r.cfg.PPO.SampleEvery == 0 {
+		return r.writeSamples(steps)
+	}
+	return nil
+}
+
+// failed saves the state from before a failed step when its parameters are finite, keeping
+// earlier checkpoints (stepper).
+func (r *ppoRun) failed(step int, err error) error {
+	if !finiteParams(r.params) {
+		return fmt.Errorf("%w (parameters are not finite; the last checkpoint in %s is kept)",
+			err, r.cfg.Out)
+	}
+	if serr := r.saveState(step, r.pending.rng, r.pending.pos, true); serr != nil {
+		return errors.Join(err, serr)
+	}
+	return fmt.Errorf("%w (state before the step saved as checkpoint %d; earlier checkpoints "+
+		"kept)", err, step)
+}
+
+// openMetrics opens metrics.jsonl, keeping only the lines up to step start.
+func (r *ppoRun) openMetrics(start int) error {
+	f, err := openMetricsFile(filepath.Join(r.cfg.Out, MetricsFile), start)
+	r.metrics = f
+	return err
 }
 
 // ppoPosition is the data position and reward statistics saved in checkpoints.
@@ -116,60 +174,30 @@ func TrainPPO(ctx context.Context, cfg Config, o ort.Options, resume bool, hooks
 		if err := json.Unmarshal(st.Data, &r.pos); err != nil {
 			return fmt.Errorf("trainer: checkpoint position: %w", err)
 		}
+		if len(st.Ideal) != 0 && len(st.Ideal) != r.m {
+			return fmt.Errorf("trainer: checkpoint ideal point has %d values for %d dimensions",
+				len(st.Ideal), r.m)
+		}
 		if len(st.Ideal) == r.m && cfg.Ideal == "min" {
 			r.ideal.Update(st.Ideal)
 		}
+		if len(r.pos.Norm) != r.m {
+			return fmt.Errorf("trainer: checkpoint has reward statistics for %d dimensions, "+
+				"the run %d", len(r.pos.Norm), r.m)
+		}
 		start = st.Step
 	}
-	var err error
-	if r.metrics, err = os.OpenFile(filepath.Join(cfg.Out, MetricsFile),
-		os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644); err != nil {
-		return fmt.Errorf("trainer: %w", err)
-	}
 	total := cfg.Steps
-	nMini := (cfg.PPO.RolloutBatch + cfg.PPO.MiniBatch - 1) / cfg.PPO.MiniBatch
-	sched := Schedule{Peak: cfg.LR, Warmup: cfg.Warmup, Total: total * cfg.PPO.PPOEpochs * nMini,
-		MinRatio: cfg.MinLRRatio}
-	for s := start; s < total; s++ {
-		if ctx.Err() != nil {
-			if err := r.save(s); err != nil {
-				return err
-			}
-			return ErrInterrupted
-		}
-		met, err := r.step(s, sched)
-		if err != nil {
-			if serr := r.save(s); serr != nil {
-				return fmt.Errorf("%w; saving: %v", err, serr)
-			}
-			return fmt.Errorf("%w (last good checkpoint saved at step %d)", err, s)
-		}
-		js, _ := json.Marshal(met)
-		if _, err := r.metrics.Write(append(js, '\n')); err != nil {
-			return fmt.Errorf("trainer: metrics: %w", err)
-		}
-		if hooks.OnStep != nil {
-			hooks.OnStep(total, StepMetrics{Step: met.Step, Loss: met.PGLoss, LR: met.LR,
-				GradNorm: met.GradNorm, TokensPerS: met.TokensPerS, Seconds: met.Seconds,
-				DimLosses: met.Rewards})
-		}
-		if cfg.SaveEvery > 0 && (s+1)%cfg.SaveEvery == 0 && s+1 < total {
-			if err := r.save(s + 1); err != nil {
-				return err
-			}
-		}
-		if cfg.PPO.SampleEvery > 0 && (s+1)%cfg.PPO.SampleEvery == 0 {
-			if err := r.writeSamples(s + 1); err != nil {
-				return err
-			}
-		}
-		if hooks.AfterStep != nil {
-			if err := hooks.AfterStep(s + 1); err != nil {
-				return err
-			}
-		}
+	if err := checkResumeStep(start, total); err != nil {
+		return err
 	}
-	if err := r.save(total); err != nil {
+	if err := r.openMetrics(start); err != nil {
+		return err
+	}
+	nMini := (cfg.PPO.RolloutBatch + cfg.PPO.MiniBatch - 1) / cfg.PPO.MiniBatch
+	r.sched = Schedule{Peak: cfg.LR, Warmup: cfg.Warmup, Total: total * cfg.PPO.PPOEpochs * nMini,
+		MinRatio: cfg.MinLRRatio}
+	if err := runSteps(ctx, r, start, total, cfg.SaveEvery, hooks); err != nil {
 		return err
 	}
 	if err := r.writeSamples(total); err != nil {
@@ -388,19 +416,23 @@ func (r *ppoRun) close() {
 	}
 }
 
-// save writes a checkpoint after steps PPO steps.
+// save writes a checkpoint after steps PPO steps (stepper).
 func (r *ppoRun) save(steps int) error {
 	rng, err := r.lsampler.MarshalBinary()
 	if err != nil {
 		return err
 	}
-	data, _ := json.Marshal(r.pos)
+	return r.saveState(steps, rng, r.pos, false)
+}
+
+func (r *ppoRun) saveState(steps int, rng []byte, pos ppoPosition, keepOld bool) error {
+	data, _ := json.Marshal(pos)
 	conf, _ := json.Marshal(r.cfg)
 	st := State{Step: steps, LambdaRNG: rng, Data: data, Config: conf}
 	if z, err := r.ideal.Point(); err == nil {
 		st.Ideal = z
 	}
-	return SaveCheckpoint(r.cfg.Out, r.params, r.opt, st)
+	return saveCheckpoint(r.cfg.Out, r.params, r.opt, st, keepOld)
 }
 
 // elapsed returns the seconds since t.

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"os"
 	"path/filepath"
 
@@ -55,7 +54,25 @@ type run struct {
 	ideal    *lambda.IdealPoint
 	refs     refCache
 	metrics  *os.File
+	sched    Schedule
+	pending  snapshot // positions before the running step
 }
+
+// doStep runs one update (stepper).
+func (r *run) doStep(s int) (StepMetrics, error) {
+	var err error
+	if r.pending, err = r.snap(); err != nil {
+		return StepMetrics{}, err
+	}
+	met, err := r.trainStep(s, r.sched.LR(s))
+	if err != nil {
+		return met, err
+	}
+	return met, r.logMetrics(met)
+}
+
+// after has no per-step extras for DPO/SFT runs (stepper).
+func (r *run) after(int) error { return nil }
 
 // Train runs (or with resume, continues) the Panacea training cfg describes and writes the
 // run folder cfg.Out.
@@ -127,49 +144,16 @@ func Train(ctx context.Context, cfg Config, o ort.Options, resume bool, hooks Ho
 		if start, err = r.restore(); err != nil {
 			return err
 		}
-		if start > total {
-			return fmt.Errorf("trainer: --resume: checkpoint step %d is past the run's %d steps",
-				start, total)
+		if err := checkResumeStep(start, total); err != nil {
+			return err
 		}
 		slog.Info("resumed", "step", start, "of", total)
 	}
 	if err := r.openMetrics(start); err != nil {
 		return err
 	}
-	sched := Schedule{Peak: cfg.LR, Warmup: cfg.Warmup, Total: total, MinRatio: cfg.MinLRRatio}
-	for s := start; s < total; s++ {
-		if ctx.Err() != nil {
-			if err := r.save(s); err != nil {
-				return err
-			}
-			return ErrInterrupted
-		}
-		sn, err := r.snap()
-		if err != nil {
-			return err
-		}
-		met, err := r.trainStep(s, sched.LR(s))
-		if err != nil {
-			return r.failed(s, sn, err)
-		}
-		if err := r.logMetrics(met); err != nil {
-			return err
-		}
-		if hooks.OnStep != nil {
-			hooks.OnStep(total, met)
-		}
-		if cfg.SaveEvery > 0 && (s+1)%cfg.SaveEvery == 0 && s+1 < total {
-			if err := r.save(s + 1); err != nil {
-				return err
-			}
-		}
-		if hooks.AfterStep != nil {
-			if err := hooks.AfterStep(s + 1); err != nil {
-				return err
-			}
-		}
-	}
-	if err := r.save(total); err != nil {
+	r.sched = Schedule{Peak: cfg.LR, Warmup: cfg.Warmup, Total: total, MinRatio: cfg.MinLRRatio}
+	if err := runSteps(ctx, r, start, total, cfg.SaveEvery, hooks); err != nil {
 		return err
 	}
 	return r.writeModel(man)
@@ -329,16 +313,12 @@ func (r *run) saveSnap(steps int, sn snapshot, keepOld bool) error {
 
 // failed saves what a failed step left: the parameters before it (when finite) with the
 // positions before it, keeping earlier checkpoints; it returns the error to report.
-func (r *run) failed(step int, sn snapshot, err error) error {
-	for _, p := range r.params {
-		for _, v := range p.Data {
-			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-				return fmt.Errorf("%w (parameters are not finite; the last checkpoint in %s is "+
-					"kept)", err, r.cfg.Out)
-			}
-		}
+func (r *run) failed(step int, err error) error {
+	if !finiteParams(r.params) {
+		return fmt.Errorf("%w (parameters are not finite; the last checkpoint in %s is kept)",
+			err, r.cfg.Out)
 	}
-	if serr := r.saveSnap(step, sn, true); serr != nil {
+	if serr := r.saveSnap(step, r.pending, true); serr != nil {
 		return errors.Join(err, serr)
 	}
 	return fmt.Errorf("%w (state before the step saved as checkpoint %d; earlier checkpoints "+
