@@ -22,6 +22,8 @@
 //	outputs  logits           float32 (batch, seq, vocab)
 //	         present.{i}.key / .value          float32 (batch, kv_heads, total, head_dim)
 //	                                            (only with Options.WithPast)
+//	         hidden_states    float32 (batch, seq, hidden): the final norm's output, which
+//	                          the LM head multiplies (only with Options.Hidden)
 //
 // Position ids are computed in the graph as cumsum(attention_mask) − 1, clamped at 0, of
 // which the last seq entries are used, so left-padded batches decode correctly. Keys at

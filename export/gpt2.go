@@ -178,6 +178,7 @@ func (t *gpt2Model) build(g *gb, p *weightPlan, withPast bool) error {
 
 	g.Scope("transformer.ln_f")
 	x = g.layerNorm(x, top["transformer.ln_f.weight"], top["transformer.ln_f.bias"], t.eps)
+	g.hidden = x // (batch, seq, n_embd)
 	g.Scope("lm_head")
 	head, ok := top["lm_head.weight"] // (n_embd, vocab)
 	if !ok {

@@ -262,6 +262,7 @@ func (l *llamaModel) build(g *gb, p *weightPlan, withPast bool) error {
 
 	g.Scope("model.norm")
 	x = g.rmsNorm(x, top["model.norm.weight"], l.eps)
+	g.hidden = x // (batch, seq, hidden)
 	g.Scope("lm_head")
 	head, ok := top["lm_head.weight"] // (hidden, vocab)
 	if !ok {

@@ -21,6 +21,9 @@ const (
 	InputIDs      = "input_ids"      // int64 (batch, seq)
 	AttentionMask = "attention_mask" // int64 (batch, past + seq)
 	Logits        = "logits"         // float32 (batch, seq, vocab)
+	// HiddenStates is the final-norm output, float32 (batch, seq, hidden), only with
+	// Options.Hidden.
+	HiddenStates = "hidden_states"
 )
 
 // WeightLayoutInOut is the Manifest.WeightLayout (and model metadata "weight_layout") of
@@ -55,6 +58,8 @@ type Manifest struct {
 	WithPast     bool   `json:"with_past"`     // graph has past_key_values / present
 	DType        string `json:"dtype"`         // stored weight type: "f32" or "f16"
 	WeightLayout string `json:"weight_layout"` // WeightLayoutInOut
+	// Hidden is true when the graph also outputs hidden_states (Options.Hidden).
+	Hidden bool `json:"hidden,omitempty"`
 
 	BOSTokenID  *int  `json:"bos_token_id"`
 	EOSTokenIDs []int `json:"eos_token_ids"`
@@ -87,11 +92,14 @@ func (m *Manifest) InputNames() []string {
 }
 
 // OutputNames returns every graph output: logits, then the present outputs when the model
-// has them.
+// has them, then hidden_states when it has that.
 func (m *Manifest) OutputNames() []string {
 	names := []string{Logits}
 	if m.WithPast {
 		names = append(names, m.PresentOutputs()...)
+	}
+	if m.Hidden {
+		names = append(names, HiddenStates)
 	}
 	return names
 }

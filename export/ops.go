@@ -14,6 +14,9 @@ type gb struct {
 	*graphs.Builder
 	floats map[float32]string // cached float32 scalar constants
 	ints   map[string]string  // cached int64 vector constants
+	// hidden is the final-norm output (batch, seq, hidden) that feeds the LM head; each
+	// family's build sets it, and Options.Hidden exposes it as the hidden_states output.
+	hidden string
 }
 
 func newGB(name string) *gb {

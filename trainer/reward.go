@@ -22,13 +22,17 @@ import (
 )
 
 // rewardRun is one reward-model training run. It reuses the λ-free parts of [run]: the
-// config, session, parameters and their tensors, gradient buffers, optimiser, data sampler
-// and metrics file (run.lsampler and run.ideal stay nil).
+// config, session, parameters and their tensors, gradient buffers, optimiser, data sampler,
+// schedule, pending snapshot (data position only) and metrics file. run.lsampler and
+// run.ideal stay nil, so rewardRun defines every [stepper] method itself: run's own would
+// read them.
 type rewardRun struct {
 	run
 	man *export.Manifest
 	ds  *datasets.Dataset
 }
+
+var _ stepper = (*rewardRun)(nil)
 
 // TrainReward trains a reward model on the one dimension of cfg.Data (objective reward):
 // the base model's final hidden state at each row's last attended token, times a learned
@@ -75,52 +79,25 @@ func TrainReward(ctx context.Context, cfg Config, o ort.Options, resume bool, ho
 		if start, err = r.restore(); err != nil {
 			return err
 		}
+		if err := checkResumeStep(start, total); err != nil {
+			return err
+		}
 		slog.Info("resumed", "step", start, "of", total)
 	}
 	if err := r.openMetrics(start); err != nil {
 		return err
 	}
-	sched := Schedule{Peak: cfg.LR, Warmup: cfg.Warmup, Total: total, MinRatio: cfg.MinLRRatio}
-	for s := start; s < total; s++ {
-		if ctx.Err() != nil {
-			if err := r.save(s); err != nil {
-				return err
-			}
-			return ErrInterrupted
-		}
-		met, err := r.trainStep(s, sched.LR(s))
-		if err != nil {
-			if serr := r.save(s); serr != nil {
-				return errors.Join(err, serr)
-			}
-			return fmt.Errorf("%w (last good checkpoint saved at step %d)", err, s)
-		}
-		if err := r.logMetrics(met); err != nil {
-			return err
-		}
-		if hooks.OnStep != nil {
-			hooks.OnStep(total, met)
-		}
-		if cfg.SaveEvery > 0 && (s+1)%cfg.SaveEvery == 0 && s+1 < total {
-			if err := r.save(s + 1); err != nil {
-				return err
-			}
-		}
-		if hooks.AfterStep != nil {
-			if err := hooks.AfterStep(s + 1); err != nil {
-				return err
-			}
-		}
-	}
-	if err := r.save(total); err != nil {
+	r.sched = Schedule{Peak: cfg.LR, Warmup: cfg.Warmup, Total: total, MinRatio: cfg.MinLRRatio}
+	if err := runSteps(ctx, r, start, total, cfg.SaveEvery, hooks); err != nil {
 		return err
 	}
 	return r.finish()
 }
 
 // prepareRunDir validates cfg, makes its paths absolute and checks cfg.Out against resume:
-// a folder holding a checkpoint needs resume, and resume needs one.
+// a folder holding a checkpoint needs resume, and resume needs one with the same settings.
 func prepareRunDir(cfg *Config, resume bool) error {
+	cfg.Data.PaddingSide = string(datasets.PadRight) // training batches are right-padded
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
@@ -140,6 +117,9 @@ func prepareRunDir(cfg *Config, resume bool) error {
 	if resume && statErr != nil {
 		return fmt.Errorf("trainer: --resume: %s has no checkpoint.json", cfg.Out)
 	}
+	if resume {
+		return sameSettings(*cfg)
+	}
 	return nil
 }
 
@@ -154,7 +134,6 @@ func (r *rewardRun) load() error {
 	if err != nil {
 		return err
 	}
-	cfg.Data.PaddingSide = string(datasets.PadRight)
 	if r.ds, err = datasets.Load(&cfg.Data, tok); err != nil {
 		return err
 	}
@@ -352,18 +331,55 @@ func (r *rewardRun) scorePairs(ex []datasets.PreferenceExample) ([][2]float32, e
 	return out, nil
 }
 
-// save writes a checkpoint after steps updates.
+// doStep runs step s and logs its metrics (stepper); the data position before it is kept
+// for failed.
+func (r *rewardRun) doStep(s int) (StepMetrics, error) {
+	data, err := json.Marshal(r.data.State())
+	if err != nil {
+		return StepMetrics{}, err
+	}
+	r.pending = snapshot{data: data}
+	met, err := r.trainStep(s, r.sched.LR(s))
+	if err != nil {
+		return met, err
+	}
+	return met, r.logMetrics(met)
+}
+
+// after has no per-step extras (stepper).
+func (r *rewardRun) after(int) error { return nil }
+
+// save writes a checkpoint after steps updates (stepper).
 func (r *rewardRun) save(steps int) error {
 	data, err := json.Marshal(r.data.State())
 	if err != nil {
 		return err
 	}
+	return r.saveAt(steps, data, false)
+}
+
+// failed saves the parameters from before a failed step (when finite) with the data
+// position before it, keeping earlier checkpoints, and returns the error to report
+// (stepper).
+func (r *rewardRun) failed(step int, err error) error {
+	if !finiteParams(r.params) {
+		return fmt.Errorf("%w (parameters are not finite; the last checkpoint in %s is kept)",
+			err, r.cfg.Out)
+	}
+	if serr := r.saveAt(step, r.pending.data, true); serr != nil {
+		return errors.Join(err, serr)
+	}
+	return fmt.Errorf("%w (state before the step saved as checkpoint %d; earlier checkpoints "+
+		"kept)", err, step)
+}
+
+func (r *rewardRun) saveAt(steps int, data json.RawMessage, keepOld bool) error {
 	conf, err := json.Marshal(r.cfg)
 	if err != nil {
 		return err
 	}
 	st := State{Step: steps, Data: data, Config: conf}
-	if err := SaveCheckpoint(r.cfg.Out, r.params, r.opt, st); err != nil {
+	if err := saveCheckpoint(r.cfg.Out, r.params, r.opt, st, keepOld); err != nil {
 		return err
 	}
 	slog.Debug("checkpoint", "step", steps, "dir", r.cfg.Out)

@@ -174,10 +174,10 @@ func rewardDeployGraph(cfg *Config, man *export.Manifest, params []*Param, head 
 	score := addScore(b, hidden, man.HiddenSize, head)
 	off := b.Initializer(graphs.FloatTensor(RewardOffset, []int64{1}, []float32{offset}))
 	b.Output(b.Op("Add", score, off), OutScore, graphs.Float, "batch")
-	passes.Prune(g)
-	if err := passes.SortNodes(g); err != nil {
+	if err := passes.SortNodes(g); err != nil { // the constants went last; Prune needs order
 		return nil, fmt.Errorf("trainer: reward model: %w", err)
 	}
+	passes.Prune(g)
 	graphs.SetMetadata(model, "reward_model", "score = hidden_states[last attended] · w + offset")
 	return model, nil
 }

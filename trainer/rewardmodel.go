@@ -26,10 +26,11 @@ const RewardPooling = "last attended token: hidden_states[b, max_t t·attention_
 type PairAccuracy struct {
 	Pairs   int `json:"pairs"`
 	Correct int `json:"correct"` // pairs with score(chosen) > score(rejected); ties are wrong
-	// Accuracy is Correct/Pairs (0 without pairs); MeanMargin the mean of
-	// score(chosen) − score(rejected).
+	// Accuracy is Correct/Pairs (0 without pairs); MeanMargin the mean of the margins
+	// score(chosen) − score(rejected); Loss the mean Bradley–Terry loss −log σ(margin).
 	Accuracy   float64 `json:"accuracy"`
 	MeanMargin float64 `json:"mean_margin"`
+	Loss       float64 `json:"loss"`
 }
 
 // RewardInfo is reward.json: what a reward model scores, how, and how well.
@@ -64,11 +65,14 @@ func pairAccuracy(margins []float32) PairAccuracy {
 		if m > 0 {
 			a.Correct++
 		}
-		a.MeanMargin += float64(m)
+		x := float64(m)
+		a.MeanMargin += x
+		a.Loss += math.Max(-x, 0) + math.Log1p(math.Exp(-math.Abs(x))) // −log σ(x)
 	}
 	if a.Pairs > 0 {
 		a.Accuracy = float64(a.Correct) / float64(a.Pairs)
 		a.MeanMargin /= float64(a.Pairs)
+		a.Loss /= float64(a.Pairs)
 	}
 	return a
 }
@@ -245,7 +249,8 @@ func (rm *RewardModel) Score(b *datasets.Batch) ([]float32, error) {
 
 // ScorePairs scores the chosen and rejected response of every pair, batch pairs per run
 // (0: 8), padded as the training data was; the result is (chosen, rejected) per pair.
-func (rm *RewardModel) ScorePairs(ex []datasets.PreferenceExample, batch int) ([][2]float32, error) {
+func (rm *RewardModel) ScorePairs(ex []datasets.PreferenceExample,
+	batch int) ([][2]float32, error) {
 	if batch < 1 {
 		batch = 8
 	}
