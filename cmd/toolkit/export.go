@@ -35,6 +35,7 @@ for incremental decoding. --dtype f16 stores the weights as float16 (computation
 	f.String("out", "", "output folder (required)")
 	f.String("dtype", "f32", "stored weight type: f32 or f16")
 	f.Bool("with-past", false, "add KV-cache inputs and outputs for incremental decoding")
+	f.Bool("hidden", false, "also output hidden_states (batch, seq, hidden), the final norm's output")
 	return cmd
 }
 
@@ -56,6 +57,7 @@ func runExport(cmd *cobra.Command, _ []string) error {
 	m, err := export.Export(src, dst, export.Options{
 		DType:    dtype,
 		WithPast: v.GetBool("with-past"),
+		Hidden:   v.GetBool("hidden"),
 		Progress: func(done, total int64) {
 			if bar == nil {
 				bar = newProgress("writing weights", total, true)
