@@ -28,9 +28,11 @@ type Config struct {
 	// of a floating-point type.
 	Wrt []string
 	// Recompute, when set, selects forward nodes whose outputs the backward pass rebuilds
-	// from their inputs instead of reading the forward values, so that ONNX Runtime may free
-	// those values after the forward pass (gradient checkpointing). Select whole layers: the
-	// inputs of the selected region are still kept.
+	// from their inputs instead of reading the forward values, so that ONNX Runtime frees
+	// those values after the forward pass (gradient checkpointing). Select whole layers
+	// (e.g. every node named "model.layers.N…"): the inputs of a selected region are kept,
+	// and the copies are made to wait for the region's cotangent, so that they run only
+	// when the backward pass reaches the region.
 	Recompute func(n *onnxpb.NodeProto) bool
 }
 
@@ -57,7 +59,8 @@ func GradName(param string) string { return param + ".grad" }
 // only the inputs on such a path get a cotangent; integer and boolean values are never
 // differentiated. Cotangents that reach a value along several paths are summed. Forward
 // values that rules need are read from the forward pass (not recomputed) unless
-// cfg.Recompute selects their nodes.
+// cfg.Recompute selects their nodes. Afterwards, nodes and initializers that no graph output
+// needs are removed (see passes.Prune).
 func Differentiate(m *onnxpb.ModelProto, cfg Config) (*Result, error) {
 	g := m.GetGraph()
 	if g == nil {
@@ -83,7 +86,7 @@ func Differentiate(m *onnxpb.ModelProto, cfg Config) (*Result, error) {
 
 	b := graphs.WrapGraph(g)
 	c := &Ctx{b: b, info: info, consts: map[constKey]string{}, shapes: map[string]string{},
-		recompute: cfg.Recompute, clones: map[string]string{}}
+		recompute: cfg.Recompute, clones: map[string]string{}, scatters: map[string]scatter{}}
 	c.indexForward(forward)
 
 	// Seed: dLoss/dLoss = 1 (every element, for a loss of one element).
@@ -96,14 +99,14 @@ func Differentiate(m *onnxpb.ModelProto, cfg Config) (*Result, error) {
 			continue
 		}
 		dy := make([]string, len(n.GetOutput()))
-		any := false
+		reached := false
 		for j, o := range n.GetOutput() {
 			if o != "" && len(grads[o]) > 0 {
 				dy[j] = c.accumulate(o, grads[o])
-				any = true
+				reached = true
 			}
 		}
-		if !any {
+		if !reached {
 			continue
 		}
 		dx, err := c.apply(n, dy, active)
@@ -135,6 +138,9 @@ func Differentiate(m *onnxpb.ModelProto, cfg Config) (*Result, error) {
 		g.Output[len(g.Output)-1] = valueInfo(name, info.Elem(p), info.Shape(p))
 		res.Grads[p] = name
 	}
+	// Rules may leave nodes unused (a scatter folded into a later rule): drop them, and any
+	// forward node that no output needs.
+	passes.Prune(g)
 	res.Nodes = len(g.GetNode()) - before
 	res.Recomputed = c.recomputed
 	slog.Debug("autodiff: backward pass added", "loss", cfg.Loss, "params", len(cfg.Wrt),

@@ -6,6 +6,7 @@ import (
 
 	"github.com/panacea-go/toolkit/graphs"
 	"github.com/panacea-go/toolkit/graphs/onnxpb"
+	"github.com/panacea-go/toolkit/graphs/passes"
 )
 
 // linearModel is x (batch, 4) ─▶ MatMul(·, w) ─▶ Tanh ─▶ ReduceSum ─▶ loss (1), with w a
@@ -172,5 +173,68 @@ func TestSumToStatic(t *testing.T) {
 		if got := ops["NonZero"] > 0; got != dynamic {
 			t.Errorf("dynamic=%v: run-time broadcast axes used: %v (%v)", dynamic, got, ops)
 		}
+	}
+}
+
+// TestTokenLossFusion checks that the backward of LogSoftmax → GatherElements (the token
+// loss) builds no zero tensor of the logits' size: one ScatterElements into −e^y·Σu.
+func TestTokenLossFusion(t *testing.T) {
+	b := graphs.NewBuilder("t")
+	logits := b.Input("logits", graphs.Float, "batch", "seq", 50)
+	ids := b.Input("ids", graphs.Int64, "batch", "seq", 1)
+	lp := b.Node("LogSoftmax", []string{logits}, graphs.AttrInt("axis", -1))
+	picked := b.Node("GatherElements", []string{lp, ids}, graphs.AttrInt("axis", -1))
+	s := b.Node("ReduceSum", []string{picked}, graphs.AttrInt("keepdims", 0))
+	b.Output(b.Op("Reshape", s, b.ConstInt64(1)), "loss", graphs.Float, 1)
+	m := b.Model("t")
+	before := len(m.GetGraph().GetNode())
+	if _, err := Differentiate(m, Config{Loss: "loss", Wrt: []string{"logits"}}); err != nil {
+		t.Fatal(err)
+	}
+	ops := countOps(m.GetGraph(), before)
+	if ops["ScatterElements"] != 1 || ops["ConstantOfShape"] != 1 || ops["Sub"] != 0 {
+		t.Errorf("backward ops %v, want one ScatterElements, the seed's ConstantOfShape and no Sub", ops)
+	}
+}
+
+// TestRegister adds a rule for an op without one (Einsum as a plain matrix product here)
+// and checks that the table refuses a second rule for the same op.
+func TestRegister(t *testing.T) {
+	if err := Register("MatMul", matMulRule); err == nil {
+		t.Errorf("Register accepted a second MatMul rule")
+	}
+	const op = "test:Einsum"
+	if err := Register(op, func(c *Ctx, n *onnxpb.NodeProto, dy []string) ([]string, error) {
+		return []string{c.Op("Mul", dy[0], c.X(1)), ""}, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer delete(rules, op)
+	b := graphs.NewBuilder("t")
+	x := b.Input("x", graphs.Float, 2)
+	y := b.Node("Einsum", []string{x, b.Initializer(graphs.FloatTensor("w", []int64{2},
+		[]float32{1, 2}))}, graphs.AttrString("equation", "i,i->i"))
+	b.G.Node[len(b.G.Node)-1].Domain = "test"
+	b.Output(b.Op("ReduceSum", y), "loss", graphs.Float, 1)
+	m := b.Model("t")
+	if _, err := Differentiate(m, Config{Loss: "loss", Wrt: []string{"x"}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestMemoKeepsTensorAttributes checks that identical nodes are shared but nodes that differ
+// only in a tensor attribute (zeros and ones of one shape) are not.
+func TestMemoKeepsTensorAttributes(t *testing.T) {
+	b := graphs.NewBuilder("t")
+	x := b.Input("x", graphs.Float, "n")
+	c := &Ctx{b: b, info: passes.NewInfo(21), consts: map[constKey]string{},
+		shapes: map[string]string{}}
+	c.info.SetElem(x, graphs.Float)
+	zeros, ones := c.zerosLike(x), c.onesLike(x)
+	if zeros == ones {
+		t.Fatalf("zerosLike and onesLike share the node %q", zeros)
+	}
+	if again := c.zerosLike(x); again != zeros {
+		t.Errorf("a second zerosLike made %q, want the first %q", again, zeros)
 	}
 }

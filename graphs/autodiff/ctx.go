@@ -31,11 +31,24 @@ type Ctx struct {
 
 	consts map[constKey]string
 	shapes map[string]string // value → the name holding its shape
+	memo   map[string]string // op, inputs and attributes → output, for one-output nodes
+
+	// scatters records the cotangents that gatherElementsRule built as a scatter into
+	// zeros, so that logSoftmaxRule can fold the zeros away.
+	scatters map[string]scatter
 
 	recompute  func(*onnxpb.NodeProto) bool
 	producer   map[string]*onnxpb.NodeProto
 	clones     map[string]string // forward value → its recomputed copy
+	gates      map[[2]string]string
+	trigger    string // a cotangent of the node being differentiated
 	recomputed int
+}
+
+// scatter is a cotangent ScatterElements(zeros, idx, updates, axis, reduction=add).
+type scatter struct {
+	idx, updates string
+	axis         int64
 }
 
 type constKey struct {
@@ -74,6 +87,13 @@ func (c *Ctx) apply(n *onnxpb.NodeProto, dy []string, active map[string]bool) ([
 	}
 	prev := c.b.Scope("grad/" + scope)
 	defer c.b.Scope(prev)
+	c.trigger = ""
+	for _, g := range dy {
+		if g != "" {
+			c.trigger = g
+			break
+		}
+	}
 	dx, err := rule(c, n, dy)
 	if err != nil {
 		return nil, fmt.Errorf("autodiff: %s node %q: %w", n.GetOpType(), n.GetName(), err)
@@ -116,10 +136,33 @@ func (c *Ctx) Node(op string, inputs []string, attrs ...graphs.Attr) string {
 	return c.NodeN(op, inputs, 1, attrs...)[0]
 }
 
-// NodeN adds a node with n outputs and returns their names.
+// NodeN adds a node with n outputs and returns their names. A one-output node identical to
+// one added before (same op, inputs and attributes) is not added again: its output is reused.
 func (c *Ctx) NodeN(op string, inputs []string, n int, attrs ...graphs.Attr) []string {
+	key := ""
+	if n == 1 {
+		var b strings.Builder
+		fmt.Fprintf(&b, "%s\x00%q", op, inputs)
+		for _, a := range attrs {
+			fmt.Fprintf(&b, "\x00%s=%v%v%q%v%v", a.GetName(), a.GetI(), a.GetInts(), a.GetS(),
+				a.GetF(), a.GetFloats())
+			if t := a.GetT(); t != nil {
+				fmt.Fprintf(&b, "%d%v%x", t.GetDataType(), t.GetDims(), t.GetRawData())
+			}
+		}
+		key = b.String()
+		if out, ok := c.memo[key]; ok {
+			return []string{out}
+		}
+	}
 	outs := c.b.NodeN(op, inputs, n, attrs...)
 	c.infer(c.b.G.Node[len(c.b.G.Node)-1])
+	if key != "" {
+		if c.memo == nil {
+			c.memo = map[string]string{}
+		}
+		c.memo[key] = outs[0]
+	}
 	return outs
 }
 
@@ -202,10 +245,33 @@ func (c *Ctx) ShapeOf(v string) string {
 	if sizes, ok := c.info.Shape(v).Sizes(); ok {
 		s = c.Ints(sizes...)
 	} else {
-		s = c.Op("Shape", v)
+		s = c.early("Shape", v)
 	}
 	c.shapes[v] = s
 	return s
+}
+
+// early adds op(v) (Shape or Size) right after the forward node that produces v, instead of
+// in the backward pass: the small result is then computed during the forward pass, and v
+// need not stay alive (nor lose in-place reuse) until the backward pass reads its shape.
+func (c *Ctx) early(op, v string) string {
+	out := c.Op(op, v)
+	p, ok := c.producer[v]
+	if !ok || c.clones[v] != "" {
+		return out
+	}
+	nodes := c.b.G.Node
+	last := nodes[len(nodes)-1]
+	if len(last.GetOutput()) != 1 || last.GetOutput()[0] != out {
+		return out // shared with an earlier identical node, already placed
+	}
+	at := slices.Index(nodes, p)
+	if at < 0 {
+		return out
+	}
+	nodes = nodes[:len(nodes)-1]
+	c.b.G.Node = slices.Insert(nodes, at+1, last)
+	return out
 }
 
 // fill returns a tensor of the shape held by shape, filled with v, of element type elem.
@@ -284,6 +350,8 @@ func (c *Ctx) SumTo(g, x string) string {
 		}
 		return out
 	}
+	// TODO: when nothing is broadcast at run time, this ReduceSum (no-op on empty axes) still
+	// copies g; better static shapes avoid the path (see passes.Infer).
 	sg, sx := c.Op("Shape", g), c.ShapeOf(x)
 	lead := c.Op("Sub", c.Op("Shape", sg), c.Op("Shape", sx))
 	ones := c.Node("ConstantOfShape", []string{lead},
@@ -342,13 +410,20 @@ func (c *Ctx) fwd(v string) string {
 }
 
 // clone copies forward node p (and, recursively, the selected nodes it reads from) into the
-// backward pass:
+// backward pass. The region's other float inputs (its checkpoints) are read through a gate
+// that depends on the cotangent that triggered the copy, so that ONNX Runtime cannot run the
+// copies before the backward pass reaches them (it would then keep their outputs alive just
+// as before):
 //
-//	x ─▶ p ─▶ y ─▶ … (forward)       x ─▶ p' ─▶ y' ─▶ VJP rules (backward)
+//	x ─▶ p ─▶ y ─▶ … (forward)
+//	gate(x, dz) ─▶ p′ ─▶ y′ ─▶ VJP rules (backward), dz the cotangent being propagated
 func (c *Ctx) clone(p *onnxpb.NodeProto) {
 	inputs := make([]string, len(p.GetInput()))
 	for i, x := range p.GetInput() {
 		inputs[i] = c.fwd(x)
+		if inputs[i] == x && x != "" {
+			inputs[i] = c.gate(x)
+		}
 	}
 	prev := c.b.Scope("")
 	defer c.b.Scope(prev)
@@ -366,4 +441,28 @@ func (c *Ctx) clone(p *onnxpb.NodeProto) {
 	c.b.G.Node = append(c.b.G.Node, n)
 	c.infer(n)
 	c.recomputed++
+}
+
+// gate returns x, made to depend on the current trigger cotangent without copying it:
+//
+//	Reshape(x, Concat(Shape(x), Slice(Shape(trigger), 0, 0)))
+//
+// (the Slice is empty, so the target shape is x's own). Constants and non-float values are
+// not gated.
+func (c *Ctx) gate(x string) string {
+	if _, isConst := c.info.Const(x); isConst || !c.info.IsFloat(x) || c.trigger == "" {
+		return x
+	}
+	key := [2]string{x, c.trigger}
+	if g, ok := c.gates[key]; ok {
+		return g
+	}
+	if c.gates == nil {
+		c.gates = map[[2]string]string{}
+	}
+	empty := c.Op("Slice", c.Op("Shape", c.trigger), c.Ints(0), c.Ints(0))
+	shape := c.Node("Concat", []string{c.Op("Shape", x), empty}, graphs.AttrInt("axis", 0))
+	g := c.Op("Reshape", x, shape)
+	c.gates[key] = g
+	return g
 }

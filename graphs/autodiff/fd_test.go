@@ -36,6 +36,8 @@ type gradCase struct {
 	elem  int32   // element type of the float inputs (default float64)
 	step  float64 // finite-difference step (default 1e-5, 1e-2 in float32)
 	tol   float64 // allowed |analytic − numeric| / (1 + |numeric|) (default 1e-7, 2e-3 in float32)
+	// recompute selects every forward node for recomputation (Config.Recompute).
+	recompute bool
 	// dynamic declares every graph input with symbolic dimensions of its own, so that no
 	// shape is known statically and the rules take their run-time paths.
 	dynamic bool
@@ -224,9 +226,20 @@ func runCase(t *testing.T, gc gradCase) fdResult {
 	b.Output(loss, "loss", fs.elem, 1)
 
 	forward := cloneModel(t, m)
-	res, err := Differentiate(m, Config{Loss: "loss", Wrt: wrt})
+	cfg := Config{Loss: "loss", Wrt: wrt}
+	if gc.recompute {
+		forwardNodes := map[*onnxpb.NodeProto]bool{}
+		for _, n := range m.GetGraph().GetNode() {
+			forwardNodes[n] = true
+		}
+		cfg.Recompute = func(n *onnxpb.NodeProto) bool { return forwardNodes[n] }
+	}
+	res, err := Differentiate(m, cfg)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if gc.recompute && res.Recomputed == 0 {
+		t.Errorf("no node was recomputed")
 	}
 	for i, p := range wrt {
 		if got := m.GetGraph().GetOutput()[i+1].GetName(); got != res.Grads[p] {

@@ -60,16 +60,18 @@ func matMulRule(c *Ctx, _ *onnxpb.NodeProto, dy []string) ([]string, error) {
 	if c.Needs(0) {
 		d := c.Op("MatMul", g, c.swapLast(b, rb)) // (…, n, k)
 		if promotedA {
-			d = c.Op("Squeeze", d, c.Ints(-2))
+			dx[0] = c.SumTo(c.Op("Squeeze", d, c.Ints(-2)), c.X(0))
+		} else {
+			dx[0] = c.sumToBatch(d, c.X(0))
 		}
-		dx[0] = c.SumTo(d, c.X(0))
 	}
 	if c.Needs(1) {
 		d := c.Op("MatMul", c.swapLast(a, ra), g) // (…, k, m)
 		if promotedB {
-			d = c.Op("Squeeze", d, c.Ints(-1))
+			dx[1] = c.SumTo(c.Op("Squeeze", d, c.Ints(-1)), c.X(1))
+		} else {
+			dx[1] = c.sumToBatch(d, c.X(1))
 		}
-		dx[1] = c.SumTo(d, c.X(1))
 	}
 	return dx, nil
 }
@@ -108,6 +110,20 @@ func (c *Ctx) lastDimShape(v string, axis int64) string {
 	}
 	d := c.Op("Gather", c.ShapeOf(v), c.Ints(axis))
 	return c.Node("Concat", []string{c.Ints(-1), d}, graphs.AttrInt("axis", 0))
+}
+
+// sumToBatch is [Ctx.SumTo] for a matrix-product cotangent, whose last two dimensions
+// always equal x's: only the batch dimensions are compared, so an unknown matrix dimension
+// does not force the run-time path.
+func (c *Ctx) sumToBatch(g, x string) string {
+	gs, xs := c.info.Shape(g), c.info.Shape(x)
+	if gs.Rank() >= 2 && gs.Rank() == xs.Rank() {
+		r := gs.Rank()
+		if passes.DimsShape(gs.Dims[:r-2]...).Same(passes.DimsShape(xs.Dims[:r-2]...)) {
+			return g
+		}
+	}
+	return c.SumTo(g, x)
 }
 
 // swapLast transposes the last two axes of a value of rank r ≥ 2.

@@ -99,7 +99,7 @@ func (c *Ctx) countRatio(x, y string) string {
 	if ok1 && ok2 {
 		return c.Scalar(float64(graphs.NumElements(xs))/float64(graphs.NumElements(ys)), x)
 	}
-	ratio := c.Op("Div", c.Op("Size", x), c.Op("Size", y))
+	ratio := c.Op("Div", c.early("Size", x), c.early("Size", y))
 	return c.Node("Cast", []string{ratio}, graphs.AttrInt("to", int64(c.info.Elem(x))))
 }
 
@@ -113,11 +113,28 @@ func softmaxRule(c *Ctx, n *onnxpb.NodeProto, dy []string) ([]string, error) {
 }
 
 // logSoftmaxRule: y = x − log Σ_axis eˣ. dx = g − e^y·Σ_axis g.
+//
+// When g is the cotangent of a GatherElements along the same axis (the token loss: pick
+// log p(target) from the log-probabilities), g is zero except at the picked entries, so
+// Σ_axis g = Σ_axis u over the picked cotangents u alone, and the zeros are never built:
+//
+//	logp ─▶ GatherElements(idx) ─▶ (…, 1)  ⇒  dx = ScatterElements(−e^y·Σ_axis u, idx, u, add)
+//
 // https://onnx.ai/onnx/operators/onnx__LogSoftmax.html
 func logSoftmaxRule(c *Ctx, n *onnxpb.NodeProto, dy []string) ([]string, error) {
-	axis := c.Ints(passes.AttrInt(n, "axis", -1))
-	s := c.ReduceSum(dy[0], axis, true)
-	return []string{c.Op("Sub", dy[0], c.Op("Mul", c.Op("Exp", c.Y(0)), s))}, nil
+	y := c.Y(0)
+	axis := passes.AttrInt(n, "axis", -1)
+	if r := c.info.Shape(y).Rank(); axis < 0 && r > 0 {
+		axis += int64(r)
+	}
+	if sc, ok := c.scatters[dy[0]]; ok && sc.axis == axis {
+		s := c.ReduceSum(sc.updates, c.Ints(axis), true)
+		base := c.Op("Mul", c.Op("Exp", y), c.Op("Neg", s))
+		return []string{c.Node("ScatterElements", []string{base, sc.idx, sc.updates},
+			graphs.AttrInt("axis", axis), graphs.AttrString("reduction", "add"))}, nil
+	}
+	s := c.ReduceSum(dy[0], c.Ints(axis), true)
+	return []string{c.Op("Sub", dy[0], c.Op("Mul", c.Op("Exp", y), s))}, nil
 }
 
 // cumSumRule: y = cumulative sum of x along axis. dx = the cumulative sum of g in the other

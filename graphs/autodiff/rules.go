@@ -1,9 +1,14 @@
 package autodiff
 
 import (
+	"fmt"
 	"maps"
 	"slices"
 )
+
+// TODO: no rules yet for Einsum, ScatterND and ScatterElements as forward ops, Pad in reflect
+// or edge mode, training-mode Dropout, and ONNX Runtime's fused com.microsoft ops (fused
+// attention and rotary have no backward: export graphs to differentiate with plain ops).
 
 // rules maps an op type (prefixed with "domain:" outside the default domain) to its VJP.
 // Each rule's doc comment states its formula and links the operator's specification.
@@ -83,3 +88,17 @@ var rules = map[string]Rule{
 
 // Ops lists the op types that have a gradient rule, sorted.
 func Ops() []string { return slices.Sorted(maps.Keys(rules)) }
+
+// Register adds the rule of an op type that has none ("domain:Op" outside the default
+// domain), for operators of new architectures. It is not safe to call concurrently with
+// [Differentiate]; call it from an init function.
+func Register(op string, r Rule) error {
+	if _, ok := rules[op]; ok {
+		return fmt.Errorf("autodiff: op %s already has a gradient rule", op)
+	}
+	if r == nil {
+		return fmt.Errorf("autodiff: nil rule for op %s", op)
+	}
+	rules[op] = r
+	return nil
+}

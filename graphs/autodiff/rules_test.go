@@ -147,6 +147,24 @@ func ruleCases() []gradCase {
 		gradCase{name: "Softmax/axis1", in: []tin{f(2, 3, 4)}, build: single("Softmax", 1, a("axis", 1))},
 		gradCase{name: "LogSoftmax/last", in: []tin{f(2, 3, 5)}, build: single("LogSoftmax", 1)},
 		gradCase{name: "LogSoftmax/axis0", in: []tin{f(3, 4)}, build: single("LogSoftmax", 1, a("axis", 0))},
+		gradCase{name: "LogSoftmax/gathered", in: []tin{f(2, 3, 5),
+			intsShaped([]int64{2, 3, 1}, 0, 4, 4, 1, 2, 3)},
+			build: func(b *graphs.Builder, in []string) []string {
+				lp := b.Node("LogSoftmax", in[:1], a("axis", -1))
+				return []string{b.Node("GatherElements", []string{lp, in[1]}, a("axis", 2))}
+			}},
+		gradCase{name: "LogSoftmax/gathered-other-axis", in: []tin{f(2, 3),
+			intsShaped([]int64{1, 3}, 1, 0, 1)},
+			build: func(b *graphs.Builder, in []string) []string {
+				lp := b.Node("LogSoftmax", in[:1], a("axis", -1))
+				return []string{b.Node("GatherElements", []string{lp, in[1]}, a("axis", 0))}
+			}},
+		gradCase{name: "LogSoftmax/gathered-and-used", in: []tin{f(2, 4),
+			intsShaped([]int64{2, 1}, 3, 0)},
+			build: func(b *graphs.Builder, in []string) []string {
+				lp := b.Node("LogSoftmax", in[:1], a("axis", 1))
+				return []string{b.Node("GatherElements", []string{lp, in[1]}, a("axis", -1)), lp}
+			}},
 		gradCase{name: "CumSum", in: []tin{f(2, 5), ints(1)}, build: single("CumSum", 1)},
 		gradCase{name: "CumSum/reverse-exclusive", in: []tin{f(2, 5), intsShaped(nil, -1)},
 			build: single("CumSum", 1, a("reverse", 1), a("exclusive", 1))},
@@ -210,6 +228,17 @@ func ruleCases() []gradCase {
 		gradCase{name: "SimplifiedLayerNormalization", in: []tin{f(2, 3, 4), f(4)},
 			build: single("SimplifiedLayerNormalization", 1, af("epsilon", 1e-3))},
 	)
+	// A small network, plain and with every forward node recomputed in the backward pass.
+	for _, rec := range []bool{false, true} {
+		add(gradCase{name: fmt.Sprintf("Network/recompute=%v", rec), recompute: rec,
+			in: []tin{f(2, 3, 4), f(4, 5), f(5), f(5)},
+			build: func(b *graphs.Builder, in []string) []string {
+				h := b.Op("Tanh", b.Op("MatMul", in[0], in[1]))
+				h = b.Node("LayerNormalization", []string{h, in[2], in[3]})
+				s := b.Node("Softmax", []string{b.Op("Mul", h, h)}, a("axis", 1))
+				return []string{b.Op("Add", s, h)}
+			}})
+	}
 	return cases
 }
 

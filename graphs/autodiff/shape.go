@@ -138,11 +138,11 @@ func (c *Ctx) intScalar(v int64) string {
 func padRule(c *Ctx, n *onnxpb.NodeProto, dy []string) ([]string, error) {
 	if mode := passes.AttrString(n, "mode", "constant"); mode != "constant" {
 		// TODO: reflect and edge padding fold several output elements into one input.
-		return nil, fmt.Errorf("Pad mode %q has no rule (constant only)", mode)
+		return nil, fmt.Errorf("mode %q has no rule (constant only)", mode)
 	}
 	if passes.Input(n, 3) != "" {
 		// TODO: the axes input (opset 18) restricts pads to some axes.
-		return nil, fmt.Errorf("Pad with an axes input has no rule")
+		return nil, fmt.Errorf("an axes input (opset 18) has no rule")
 	}
 	if !c.Needs(0) {
 		return nil, nil
@@ -167,8 +167,13 @@ func gatherElementsRule(c *Ctx, n *onnxpb.NodeProto, dy []string) ([]string, err
 	}
 	x := c.X(0)
 	axis := passes.AttrInt(n, "axis", 0)
-	return []string{c.Node("ScatterElements", []string{c.zerosLike(x), c.X(1), dy[0]},
-		graphs.AttrInt("axis", axis), graphs.AttrString("reduction", "add"))}, nil
+	if r := c.info.Shape(x).Rank(); axis < 0 && r > 0 {
+		axis += int64(r)
+	}
+	dx := c.Node("ScatterElements", []string{c.zerosLike(x), c.X(1), dy[0]},
+		graphs.AttrInt("axis", axis), graphs.AttrString("reduction", "add"))
+	c.scatters[dx] = scatter{idx: c.X(1), updates: dy[0], axis: axis}
+	return []string{dx}, nil
 }
 
 // gatherRule: y = x indexed by idx along axis, y.shape = x.shape[:a] + idx.shape +

@@ -121,7 +121,7 @@ func (c *Ctx) runtimeSlicePads(n *onnxpb.NodeProto, x string) string {
 // sliceByIndex scatters g back through the flat positions that the Slice selected.
 func (c *Ctx) sliceByIndex(n *onnxpb.NodeProto, x, g string) string {
 	shape := c.ShapeOf(x)
-	size := c.Op("Size", x)
+	size := c.early("Size", x)
 	positions := c.Op("Reshape", c.Op("Range", c.intScalar(0), size, c.intScalar(1)), shape)
 	inputs := slices.Clone(n.GetInput())
 	inputs[0] = positions

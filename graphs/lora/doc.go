@@ -12,7 +12,8 @@
 //
 // Glossary:
 //   - adapter: the trainable low-rank branch beside a frozen linear layer; its parameters are
-//     U, V, σ and s, named after the layer's weight ("<weight>.lora_U", …).
+//     U, V, σ and s, named after the layer's weight ("<weight>.lora_U", …), or after the
+//     node's module path when the exporter generated the weight's name ("onnx::MatMul_12").
 //   - target: a regular expression naming layers to adapt; it is matched against the weight
 //     initializer's name and the MatMul/Gemm node's name ([DefaultTargets] per family).
 //   - rank k: the number of learned singular values σ; the branch has rank k + m.

@@ -2,6 +2,7 @@ package lora
 
 import (
 	"math/rand/v2"
+	"strings"
 
 	"github.com/panacea-go/toolkit/graphs"
 	"github.com/panacea-go/toolkit/graphs/onnxpb"
@@ -22,21 +23,10 @@ type inserter struct {
 	batch  string // [batch], built once
 }
 
-// insert rewrites one linear layer:
-//
-//	x ─▶ MatMul(x, W) ─▶ y ─▶ …
-//
-//	becomes
-//
-//	x ─┬─▶ MatMul(x, W) ─────────────────────────────────────▶ y/base ─▶ Add ─▶ y ─▶ …
-//	   └─▶ MatMul(x, V) ─▶ h ─▶ Mul(h, d) ─▶ MatMul(·, Transpose(U)) ──────┘
-//	       (…, k+m)                           (…, d_out)
-//
-//	d = (α/k) · Concat(Expand(σ, [batch, k]), s·λ)  viewed as (batch, 1, k+m)
-//
-// Gemm(x, W, C) is rewritten the same way (its output gets the branch added). For x of a rank
-// other than 3 (e.g. a Gemm on (batch·seq, d_in)), h is viewed as (batch, −1, k+m) for the
-// product with d, which assumes batch-major rows.
+// insert rewrites one linear layer as drawn at [Apply]. For x of a rank other than 3 (e.g. a
+// Gemm on (batch·seq, d_in)), h is viewed as (batch, −1, k+m) for the product with d, which
+// assumes batch-major rows.
+// TODO: a layer written W·x (weight first) is not matched; no exporter we know does that.
 func (in *inserter) insert(c candidate) error {
 	b := in.b
 	n := c.node
@@ -107,12 +97,13 @@ func (in *inserter) batchShape() string {
 // initial values.
 func (in *inserter) newLayer(c candidate) Layer {
 	w := c.weight.GetName()
+	base := paramBase(w, c.node.GetName())
 	k, m := int64(in.cfg.Rank), int64(in.cfg.Dims)
 	l := Layer{Node: c.node.GetName(), Weight: w, DIn: c.din, DOut: c.dout,
-		U:     Param{w + SuffixU, []int64{c.dout, k + m}},
-		V:     Param{w + SuffixV, []int64{c.din, k + m}},
-		Sigma: Param{w + SuffixSigma, []int64{k}},
-		S:     Param{w + SuffixS, []int64{1}},
+		U:     Param{base + SuffixU, []int64{c.dout, k + m}},
+		V:     Param{base + SuffixV, []int64{c.din, k + m}},
+		Sigma: Param{base + SuffixSigma, []int64{k}},
+		S:     Param{base + SuffixS, []int64{1}},
 	}
 	for _, p := range l.Params() {
 		v := make([]float32, graphs.NumElements(p.Shape))
@@ -136,6 +127,20 @@ func (in *inserter) newLayer(c candidate) Layer {
 		in.info.SetShape(p.Name, passes.FixedShape(p.Shape...))
 	}
 	return l
+}
+
+// paramBase is the prefix of a layer's adapter parameter names: the weight's name, or, when
+// the exporter generated it (torch.onnx's "onnx::MatMul_123"), the node's module path
+// ("/blocks.0/attn/q_proj/MatMul" → "blocks.0.attn.q_proj").
+func paramBase(weight, node string) string {
+	if !strings.HasPrefix(weight, "onnx::") || node == "" {
+		return weight
+	}
+	path := strings.Trim(strings.ReplaceAll(node, "/", "."), ".")
+	if i := strings.LastIndex(path, "."); i > 0 {
+		path = path[:i] // drop the op name
+	}
+	return path
 }
 
 // tensor stores float32 values as a tensor of element type elem.

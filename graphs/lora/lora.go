@@ -158,6 +158,8 @@ func findCandidates(g *onnxpb.GraphProto) []candidate {
 			continue
 		}
 		if op == "Gemm" && passes.AttrInt(n, "transA", 0) != 0 {
+			// TODO: Gemm(xᵀ, W) would need the branch on Transpose(x); no exporter we know
+			// writes linear layers that way.
 			slog.Debug("lora: skipping Gemm with transA", "node", n.GetName())
 			continue
 		}
@@ -216,8 +218,20 @@ func matches(res []*regexp.Regexp, c candidate) bool {
 
 // Apply inserts an SVD-LoRA branch beside every MatMul or Gemm whose weight is a 2-D
 // initializer matched by cfg.Targets, adds the λ input (batch, m), and returns what it
-// adapted. It fails when the targets match no layer. See the package documentation for the
-// formula; [insert] draws the rewrite.
+// adapted. It fails when the targets match no layer. Each layer is rewritten so:
+//
+//	x ─▶ MatMul(x, W) ─▶ y ─▶ …
+//
+//	becomes
+//
+//	x ─┬─▶ MatMul(x, W) ─────────────────────────────────────▶ y/base ─▶ Add ─▶ y ─▶ …
+//	   └─▶ MatMul(x, V) ─▶ h ─▶ Mul(h, d) ─▶ MatMul(·, Transpose(U)) ──────┘
+//	       (…, k+m)                           (…, d_out)
+//
+//	d = (α/k) · Concat(Expand(σ, [batch, k]), s·λ)  viewed as (batch, 1, k+m)
+//
+// W may reach the node through Cast (float16 weights), Identity or a 2-D Transpose; Gemm
+// (transB or not, with or without bias) gets the branch added to its output.
 func Apply(m *onnxpb.ModelProto, cfg Config) (*Report, error) {
 	res, err := cfg.check()
 	if err != nil {

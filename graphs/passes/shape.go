@@ -37,6 +37,8 @@ func (d Dim) String() string {
 	switch {
 	case d.Fixed:
 		return fmt.Sprint(d.Size)
+	case strings.HasPrefix(d.Param, linearMark):
+		return linearString(d.Param)
 	case d.Param != "":
 		return d.Param
 	}

@@ -67,6 +67,16 @@ func (in *Info) inferValue(n *onnxpb.NodeProto) {
 		in.sliceValue(n, x, hasX, out)
 	case "Add", "Sub", "Mul", "Div":
 		in.arithValue(n, out)
+	case "Neg":
+		if hasX {
+			v := make([]Dim, len(x))
+			for i, d := range x {
+				if l, ok := linearOf(d); ok {
+					v[i] = l.scaled(-1).dim()
+				}
+			}
+			in.SetShapeValue(out, v)
+		}
 	case "ConstantOfShape":
 		shape, ok := in.Ints(Input(n, 0))
 		a := Attr(n, "value")
@@ -121,31 +131,40 @@ func (in *Info) sliceValue(n *onnxpb.NodeProto, x []Dim, hasX bool, out string) 
 	in.SetShapeValue(out, slices.Clone(x[start:end]))
 }
 
+// arithValue computes Add, Sub, Mul and Div of shape values, symbolically where the sizes
+// are linear forms (Mul and Div need a fixed factor).
 func (in *Info) arithValue(n *onnxpb.NodeProto, out string) {
-	a, ok1 := in.Ints(Input(n, 0))
-	b, ok2 := in.Ints(Input(n, 1))
-	if !ok1 || !ok2 || (len(a) != len(b) && len(a) != 1 && len(b) != 1) {
+	a, ok1 := in.values[Input(n, 0)]
+	b, ok2 := in.values[Input(n, 1)]
+	if !ok1 || !ok2 || len(a) == 0 || len(b) == 0 || (len(a) != len(b) && len(a) != 1 && len(b) != 1) {
 		return
 	}
 	size := max(len(a), len(b))
 	v := make([]Dim, size)
 	for i := range size {
 		x, y := a[min(i, len(a)-1)], b[min(i, len(b)-1)]
-		var r int64
-		switch n.GetOpType() {
-		case "Add":
-			r = x + y
-		case "Sub":
-			r = x - y
-		case "Mul":
-			r = x * y
-		case "Div":
-			if y == 0 {
-				return
-			}
-			r = x / y
-		}
-		v[i] = FixedDim(r)
+		v[i] = arith(n.GetOpType(), x, y)
 	}
 	in.SetShapeValue(out, v)
+}
+
+func arith(op string, x, y Dim) Dim {
+	lx, ok1 := linearOf(x)
+	ly, ok2 := linearOf(y)
+	if !ok1 || !ok2 {
+		return Dim{}
+	}
+	switch {
+	case op == "Add":
+		return lx.plus(ly, 1).dim()
+	case op == "Sub":
+		return lx.plus(ly, -1).dim()
+	case op == "Mul" && y.Fixed:
+		return lx.scaled(y.Size).dim()
+	case op == "Mul" && x.Fixed:
+		return ly.scaled(x.Size).dim()
+	case op == "Div" && x.Fixed && y.Fixed && y.Size != 0:
+		return FixedDim(x.Size / y.Size)
+	}
+	return Dim{}
 }
