@@ -94,14 +94,20 @@ func TrainReward(ctx context.Context, cfg Config, o ort.Options, resume bool, ho
 	return r.finish()
 }
 
-// prepareRunDir validates cfg, makes its paths absolute and checks cfg.Out against resume:
-// a folder holding a checkpoint needs resume, and resume needs one with the same settings.
+// prepareRunDir validates cfg, makes its paths absolute (so that a run's saved config still
+// finds the base model, data and reward models from another folder) and checks cfg.Out: not
+// the model's folder nor another model's, a folder holding a checkpoint needs resume, and
+// resume needs one with the same settings.
 func prepareRunDir(cfg *Config, resume bool) error {
 	cfg.Data.PaddingSide = string(datasets.PadRight) // training batches are right-padded
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	for _, p := range []*string{&cfg.Model, &cfg.Data.BaseDir} {
+	paths := []*string{&cfg.Model, &cfg.Data.BaseDir}
+	for i := range cfg.PPO.RewardModels {
+		paths = append(paths, &cfg.PPO.RewardModels[i])
+	}
+	for _, p := range paths {
 		if abs, err := filepath.Abs(*p); err == nil {
 			*p = abs
 		}
@@ -116,6 +122,9 @@ func prepareRunDir(cfg *Config, resume bool) error {
 	}
 	if resume && statErr != nil {
 		return fmt.Errorf("trainer: --resume: %s has no checkpoint.json", cfg.Out)
+	}
+	if err := checkFolders(cfg, resume); err != nil {
+		return err
 	}
 	if resume {
 		return sameSettings(*cfg)

@@ -80,43 +80,8 @@ func Train(ctx context.Context, cfg Config, o ort.Options, resume bool, hooks Ho
 	if cfg.Objective == "reward" { // one reward model, not a λ-input policy
 		return TrainReward(ctx, cfg, o, resume, hooks)
 	}
-	// Training batches are right-padded whatever the data config says (generation pads left).
-	cfg.Data.PaddingSide = string(datasets.PadRight)
-	if err := cfg.Validate(); err != nil {
+	if err := prepareRunDir(&cfg, resume); err != nil {
 		return err
-	}
-	// Absolute paths, so that panacea.json still finds the base model and the data when
-	// eval runs from another folder.
-	for _, p := range []*string{&cfg.Model, &cfg.Data.BaseDir} {
-		if abs, err := filepath.Abs(*p); err == nil {
-			*p = abs
-		}
-	}
-	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
-		return fmt.Errorf("trainer: %w", err)
-	}
-	_, statErr := os.Stat(filepath.Join(cfg.Out, CheckpointFile))
-	if statErr == nil && !resume {
-		return fmt.Errorf("trainer: %s already holds a run (checkpoint.json): pass --resume "+
-			"to continue it, or choose another --out", cfg.Out)
-	}
-	if resume && statErr != nil {
-		return fmt.Errorf("trainer: --resume: %s has no checkpoint.json", cfg.Out)
-	}
-	if cfg.Objective == "ppo" {
-		for i, p := range cfg.PPO.RewardModels {
-			if abs, err := filepath.Abs(p); err == nil {
-				cfg.PPO.RewardModels[i] = abs
-			}
-		}
-	}
-	if err := checkFolders(&cfg, resume); err != nil {
-		return err
-	}
-	if resume {
-		if err := sameSettings(cfg); err != nil {
-			return err
-		}
 	}
 	if cfg.Objective == "ppo" {
 		if cfg.Steps == 0 {
