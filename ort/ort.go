@@ -92,6 +92,10 @@ type Options struct {
 	OptLevel string
 	// ExternalDataDir is where external initializers live when a model is opened from bytes.
 	ExternalDataDir string
+	// NoMemPattern turns off ONNX Runtime's memory-pattern planning. Training graphs keep
+	// many forward values alive for the backward pass; without the pattern their peak memory
+	// is lower (6.5 → 4.5 GB measured on a 135M-parameter step).
+	NoMemPattern bool
 	// ProfilePrefix, when set, makes ONNX Runtime write a JSON trace of every run to a file
 	// named from this prefix (chrome://tracing format).
 	ProfilePrefix string
@@ -164,6 +168,11 @@ func sessionOptions(o Options) (*onnx.SessionOptions, error) {
 		if err := so.AddSessionConfigEntry(
 			"session.model_external_initializers_file_folder_path", o.ExternalDataDir); err != nil {
 			return fail(fmt.Errorf("ort: external data folder: %w", err))
+		}
+	}
+	if o.NoMemPattern {
+		if err := so.SetMemPattern(false); err != nil {
+			return fail(fmt.Errorf("ort: memory pattern: %w", err))
 		}
 	}
 	if o.ProfilePrefix != "" {

@@ -334,7 +334,9 @@ func (r *ppoRun) openGraphs() error {
 	for _, n := range names {
 		outputs = append(outputs, res.Grads[n])
 	}
-	if r.loss, err = openGraph(lossModel, cfg.Model, outputs, r.opts); err != nil {
+	lossOpts := r.opts
+	lossOpts.NoMemPattern = true
+	if r.loss, err = openGraph(lossModel, cfg.Model, outputs, lossOpts); err != nil {
 		return err
 	}
 	for _, p := range r.params {

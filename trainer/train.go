@@ -214,7 +214,9 @@ func (r *run) openStep(man *export.Manifest) error {
 	for _, n := range names {
 		outputs = append(outputs, res.Grads[n])
 	}
-	if r.step, err = openGraph(model, cfg.Model, outputs, r.opts); err != nil {
+	stepOpts := r.opts
+	stepOpts.NoMemPattern = true // forward values kept for the backward pass: plan less
+	if r.step, err = openGraph(model, cfg.Model, outputs, stepOpts); err != nil {
 		return err
 	}
 	for _, p := range r.params {
