@@ -3,7 +3,11 @@ package trainer
 import (
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"math"
+
+	"github.com/panacea-go/toolkit/datasets"
 )
 
 // stepper is what the shared training loop needs from one kind of run (DPO/SFT, PPO).
@@ -71,4 +75,57 @@ func checkResumeStep(start, total int) error {
 			start, total)
 	}
 	return nil
+}
+
+// resumable is a stepper over a run's data sampler that can restore its checkpoint.
+type resumable interface {
+	stepper
+	restore() (int, error)
+	base() *run
+}
+
+func (r *run) base() *run { return r }
+
+// trainSteps sizes the run (cfg.Steps, or the data's epochs), resumes from the checkpoint
+// when asked, opens metrics.jsonl and runs the steps.
+func trainSteps(ctx context.Context, rr resumable, resume bool, hooks Hooks) error {
+	r := rr.base()
+	cfg := r.cfg
+	total := cfg.Steps
+	if total == 0 {
+		total = r.data.TotalSteps() / cfg.GradAccum
+	}
+	if total*cfg.GradAccum > r.data.TotalSteps() {
+		return fmt.Errorf("trainer: steps %d × grad-accum %d needs %d sub-batches per dimension "+
+			"but the data gives %d in data.epochs=%d: raise data.epochs or lower steps",
+			total, cfg.GradAccum, total*cfg.GradAccum, r.data.TotalSteps(), cfg.Data.Epochs)
+	}
+	start := 0
+	if resume {
+		var err error
+		if start, err = rr.restore(); err != nil {
+			return err
+		}
+		if err := checkResumeStep(start, total); err != nil {
+			return err
+		}
+		slog.Info("resumed", "step", start, "of", total)
+	}
+	if err := r.openMetrics(start); err != nil {
+		return err
+	}
+	r.sched = Schedule{Peak: cfg.LR, Warmup: cfg.Warmup, Total: total, MinRatio: cfg.MinLRRatio}
+	return runSteps(ctx, rr, start, total, cfg.SaveEvery, hooks)
+}
+
+// nextBatch draws the next step's sub-batches (one per dimension) and merges them.
+func nextBatch(data *datasets.Sampler, step int) (*stepBatch, error) {
+	st, err := data.Next()
+	if err == io.EOF {
+		return nil, fmt.Errorf("trainer: step %d: data ran out", step+1)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return merge(st.Batches)
 }

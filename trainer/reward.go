@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"math"
 	"os"
@@ -64,31 +63,7 @@ func TrainReward(ctx context.Context, cfg Config, o ort.Options, resume bool, ho
 	if err := r.load(); err != nil {
 		return err
 	}
-	total := cfg.Steps
-	if total == 0 {
-		total = r.data.TotalSteps() / cfg.GradAccum
-	}
-	if total*cfg.GradAccum > r.data.TotalSteps() {
-		return fmt.Errorf("trainer: steps %d × grad-accum %d needs %d batches but the data "+
-			"gives %d in data.epochs=%d: raise data.epochs or lower steps",
-			total, cfg.GradAccum, total*cfg.GradAccum, r.data.TotalSteps(), cfg.Data.Epochs)
-	}
-	start := 0
-	if resume {
-		var err error
-		if start, err = r.restore(); err != nil {
-			return err
-		}
-		if err := checkResumeStep(start, total); err != nil {
-			return err
-		}
-		slog.Info("resumed", "step", start, "of", total)
-	}
-	if err := r.openMetrics(start); err != nil {
-		return err
-	}
-	r.sched = Schedule{Peak: cfg.LR, Warmup: cfg.Warmup, Total: total, MinRatio: cfg.MinLRRatio}
-	if err := runSteps(ctx, r, start, total, cfg.SaveEvery, hooks); err != nil {
+	if err := trainSteps(ctx, r, resume, hooks); err != nil {
 		return err
 	}
 	return r.finish()
@@ -274,14 +249,7 @@ func (r *rewardRun) trainStep(step int, lr float64) (StepMetrics, error) {
 	}
 	tokens := 0
 	for range r.cfg.GradAccum {
-		st, err := r.data.Next()
-		if err == io.EOF {
-			return met, fmt.Errorf("trainer: step %d: data ran out", step+1)
-		}
-		if err != nil {
-			return met, err
-		}
-		sb, err := merge(st.Batches)
+		sb, err := nextBatch(r.data, step)
 		if err != nil {
 			return met, err
 		}

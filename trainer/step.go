@@ -2,7 +2,6 @@ package trainer
 
 import (
 	"fmt"
-	"io"
 	"math"
 	"time"
 
@@ -25,14 +24,7 @@ func (r *run) trainStep(step int, lr float64) (StepMetrics, error) {
 	}
 	tokens := 0
 	for range r.cfg.GradAccum {
-		st, err := r.data.Next()
-		if err == io.EOF {
-			return met, fmt.Errorf("trainer: step %d: data ran out", step+1)
-		}
-		if err != nil {
-			return met, err
-		}
-		sb, err := merge(st.Batches)
+		sb, err := nextBatch(r.data, step)
 		if err != nil {
 			return met, err
 		}

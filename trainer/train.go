@@ -95,30 +95,7 @@ func Train(ctx context.Context, cfg Config, o ort.Options, resume bool, hooks Ho
 	if err != nil {
 		return err
 	}
-	total := cfg.Steps
-	if total == 0 {
-		total = r.data.TotalSteps() / cfg.GradAccum
-	}
-	if total*cfg.GradAccum > r.data.TotalSteps() {
-		return fmt.Errorf("trainer: steps %d × grad-accum %d needs %d sub-batches per dimension "+
-			"but the data gives %d in data.epochs=%d: raise data.epochs or lower steps",
-			total, cfg.GradAccum, total*cfg.GradAccum, r.data.TotalSteps(), cfg.Data.Epochs)
-	}
-	start := 0
-	if resume {
-		if start, err = r.restore(); err != nil {
-			return err
-		}
-		if err := checkResumeStep(start, total); err != nil {
-			return err
-		}
-		slog.Info("resumed", "step", start, "of", total)
-	}
-	if err := r.openMetrics(start); err != nil {
-		return err
-	}
-	r.sched = Schedule{Peak: cfg.LR, Warmup: cfg.Warmup, Total: total, MinRatio: cfg.MinLRRatio}
-	if err := runSteps(ctx, r, start, total, cfg.SaveEvery, hooks); err != nil {
+	if err := trainSteps(ctx, r, resume, hooks); err != nil {
 		return err
 	}
 	return r.writeModel(man)
