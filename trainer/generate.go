@@ -35,14 +35,8 @@ type Sampling struct {
 // LM is an exported causal language model opened for generation: one session over
 // model.onnx with the inputs it declares (with or without KV cache, with or without λ).
 type LM struct {
-	sess      *ort.Session
-	withPast  bool
-	hasLambda bool
-	layers    int
-	kvHeads   int
-	headDim   int
-	vocab     int
-	m         int // λ length, when hasLambda
+	dec *decoder
+	m   int // λ length, 0 without a λ input
 }
 
 // LMShape is what an LM needs to know about its graph beyond the names of its inputs.
@@ -52,66 +46,31 @@ type LMShape struct {
 
 // OpenLM opens dir/model.onnx. The shape comes from the export manifest.
 func OpenLM(dir string, shape LMShape, o ort.Options) (*LM, error) {
-	path := filepath.Join(dir, ModelFile)
-	model, err := graphs.Load(path)
+	model, err := graphs.Load(filepath.Join(dir, ModelFile))
 	if err != nil {
 		return nil, err
 	}
-	lm := &LM{layers: shape.NumLayers, kvHeads: shape.NumKVHeads, headDim: shape.HeadDim,
-		vocab: shape.VocabSize}
-	var inputs []string
+	lm := &LM{}
 	for _, in := range model.GetGraph().GetInput() {
-		inputs = append(inputs, in.GetName())
-		switch in.GetName() {
-		case "past_key_values.0.key":
-			lm.withPast = true
-		case LambdaInput:
-			lm.hasLambda = true
-			dims := in.GetType().GetTensorType().GetShape().GetDim()
-			if len(dims) == 2 {
-				lm.m = int(dims[1].GetDimValue())
-			}
+		if dims := in.GetType().GetTensorType().GetShape().GetDim(); in.GetName() == LambdaInput &&
+			len(dims) == 2 {
+			lm.m = int(dims[1].GetDimValue())
 		}
 	}
-	outputs := []string{"logits"}
-	if lm.withPast {
-		inputs = lm.pastNames("past_key_values")
-		inputs = append([]string{"input_ids", "attention_mask"}, inputs...)
-		outputs = append(outputs, lm.pastNames("present")...)
-	} else {
-		inputs = []string{"input_ids", "attention_mask"}
-	}
-	if lm.hasLambda {
-		inputs = append(inputs, LambdaInput)
-	}
-	lm.sess, err = ort.NewSession(path, nil, inputs, outputs, o)
-	if err != nil {
+	if lm.dec, err = openDecoder(model, dir, shape, o); err != nil {
 		return nil, err
 	}
 	return lm, nil
 }
 
-func (lm *LM) pastNames(prefix string) []string {
-	var names []string
-	for i := range lm.layers {
-		names = append(names, fmt.Sprintf("%s.%d.key", prefix, i), fmt.Sprintf("%s.%d.value", prefix, i))
-	}
-	return names
-}
-
 // WithPast reports whether the model has a KV cache.
-func (lm *LM) WithPast() bool { return lm.withPast }
+func (lm *LM) WithPast() bool { return lm.dec.withPast }
 
 // LambdaDims is the length of the model's λ input, or 0 when it has none.
-func (lm *LM) LambdaDims() int {
-	if !lm.hasLambda {
-		return 0
-	}
-	return lm.m
-}
+func (lm *LM) LambdaDims() int { return lm.m }
 
 // Close releases the session.
-func (lm *LM) Close() error { return lm.sess.Close() }
+func (lm *LM) Close() error { return lm.dec.close() }
 
 // GenerateRequest is one prompt to continue.
 type GenerateRequest struct {
@@ -129,142 +88,29 @@ func (lm *LM) Generate(ctx context.Context, req GenerateRequest) ([]int, error) 
 	if len(req.Prompt) == 0 {
 		return nil, errors.New("generate: empty prompt")
 	}
-	if lm.hasLambda && len(req.Lambda) != lm.m {
+	if len(req.Lambda) != lm.m {
 		return nil, fmt.Errorf("generate: the model takes a λ of length %d, got %d", lm.m,
 			len(req.Lambda))
 	}
-	rng := rand.New(rand.NewPCG(req.Sampling.Seed, 0x9e3779b97f4a7c15))
-	step := lm.fullStep
-	if lm.withPast {
-		step = lm.cachedStep
+	g := genRequest{prompts: [][]int{req.Prompt}, maxNew: req.MaxNewTokens, eos: req.EOS,
+		sampling: req.Sampling, ctx: ctx,
+		rng: rand.New(rand.NewPCG(req.Sampling.Seed, 0x9e3779b97f4a7c15))}
+	if req.OnToken != nil {
+		g.onToken = func(_, id int) { req.OnToken(id) }
 	}
-	var st decodeState
-	defer st.release()
-	ids := slices.Clone(req.Prompt)
-	var out []int
-	for len(out) < req.MaxNewTokens {
-		if err := ctx.Err(); err != nil {
-			return out, err
-		}
-		logits, err := step(&st, ids, req.Lambda)
+	if lm.m > 0 {
+		t, err := tensor(req.Lambda, 1, int64(lm.m))
 		if err != nil {
-			return out, err
+			return nil, err
 		}
-		next := pick(logits, req.Sampling, rng)
-		out = append(out, next)
-		ids = append(ids, next)
-		if req.OnToken != nil {
-			req.OnToken(next)
-		}
-		if slices.Contains(req.EOS, next) {
-			break
-		}
+		defer t.Destroy()
+		g.extra = map[string]onnx.Value{LambdaInput: t}
 	}
-	return out, nil
-}
-
-// decodeState carries the KV cache between cached steps.
-type decodeState struct {
-	past []onnx.Value // per layer key, value; nil before the first step
-	seen int          // tokens already in the cache
-}
-
-func (st *decodeState) release() { ort.DestroyAll(st.past...) }
-
-// fullStep runs the whole sequence and returns the last position's logits.
-func (lm *LM) fullStep(_ *decodeState, ids []int, lambda []float32) ([]float32, error) {
-	n := len(ids)
-	in, err := lm.tokenInputs(ids, n, lambda)
-	if err != nil {
+	out, err := lm.dec.generate(g)
+	if len(out) == 0 {
 		return nil, err
 	}
-	defer ort.DestroyAll(in...)
-	logits, err := onnx.NewEmptyTensor[float32](onnx.NewShape(1, int64(n), int64(lm.vocab)))
-	if err != nil {
-		return nil, fmt.Errorf("generate: %w", err)
-	}
-	defer logits.Destroy()
-	if err := lm.sess.Run(in, []onnx.Value{logits}); err != nil {
-		return nil, err
-	}
-	return slices.Clone(logits.GetData()[(n-1)*lm.vocab:]), nil
-}
-
-// cachedStep feeds the tokens not yet in the cache and keeps the present key/values.
-func (lm *LM) cachedStep(st *decodeState, ids []int, lambda []float32) ([]float32, error) {
-	if st.past == nil {
-		for range 2 * lm.layers {
-			t, err := onnx.NewEmptyTensor[float32](
-				onnx.NewShape(1, int64(lm.kvHeads), 0, int64(lm.headDim)))
-			if err != nil {
-				return nil, fmt.Errorf("generate: %w", err)
-			}
-			st.past = append(st.past, t)
-		}
-	}
-	newIDs := ids[st.seen:]
-	n := len(newIDs)
-	in, err := lm.tokenInputs(newIDs, len(ids), nil)
-	if err != nil {
-		return nil, err
-	}
-	defer ort.DestroyAll(in...)
-	inputs := append(slices.Clone(in), st.past...)
-	if lm.hasLambda {
-		l, err := onnx.NewTensor(onnx.NewShape(1, int64(lm.m)), lambda)
-		if err != nil {
-			return nil, fmt.Errorf("generate: %w", err)
-		}
-		defer l.Destroy()
-		inputs = append(inputs, l)
-	}
-	outputs := make([]onnx.Value, 1+2*lm.layers)
-	logits, err := onnx.NewEmptyTensor[float32](onnx.NewShape(1, int64(n), int64(lm.vocab)))
-	if err != nil {
-		return nil, fmt.Errorf("generate: %w", err)
-	}
-	defer logits.Destroy()
-	outputs[0] = logits
-	if err := lm.sess.Run(inputs, outputs); err != nil {
-		ort.DestroyAll(outputs[1:]...)
-		return nil, err
-	}
-	ort.DestroyAll(st.past...)
-	st.past = outputs[1:]
-	st.seen = len(ids)
-	return slices.Clone(logits.GetData()[(n-1)*lm.vocab:]), nil
-}
-
-// tokenInputs makes input_ids (1, len(ids)) and attention_mask (1, total), plus λ (1, m) when
-// lambda is given.
-func (lm *LM) tokenInputs(ids []int, total int, lambda []float32) ([]onnx.Value, error) {
-	ids64 := make([]int64, len(ids))
-	for i, id := range ids {
-		ids64[i] = int64(id)
-	}
-	mask := make([]int64, total)
-	for i := range mask {
-		mask[i] = 1
-	}
-	idT, err := onnx.NewTensor(onnx.NewShape(1, int64(len(ids))), ids64)
-	if err != nil {
-		return nil, fmt.Errorf("generate: %w", err)
-	}
-	maskT, err := onnx.NewTensor(onnx.NewShape(1, int64(total)), mask)
-	if err != nil {
-		idT.Destroy()
-		return nil, fmt.Errorf("generate: %w", err)
-	}
-	vals := []onnx.Value{idT, maskT}
-	if lambda != nil && lm.hasLambda {
-		l, err := onnx.NewTensor(onnx.NewShape(1, int64(lm.m)), lambda)
-		if err != nil {
-			ort.DestroyAll(vals...)
-			return nil, fmt.Errorf("generate: %w", err)
-		}
-		vals = append(vals, l)
-	}
-	return vals, nil
+	return out[0], err
 }
 
 // pick chooses the next token: argmax when Temperature is 0, else a draw from the

@@ -1,6 +1,7 @@
 package trainer
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -72,6 +73,10 @@ type genRequest struct {
 	rng      *rand.Rand
 	// extra holds the values of the decoder's extra inputs; λ must have one row per prompt.
 	extra map[string]onnx.Value
+	// ctx, when set, stops generation early (the tokens so far are returned with its error).
+	ctx context.Context
+	// onToken, when set, is called with each row's new token as soon as it is chosen.
+	onToken func(row, id int)
 }
 
 // generate returns each row's new tokens (ending with an EOS id when one was drawn).
@@ -106,6 +111,9 @@ func (d *decoder) generate(req genRequest) ([][]int, error) {
 	defer func() { ort.DestroyAll(past...) }()
 	fed := 0 // columns already in the cache
 	for step := 0; step < req.maxNew; step++ {
+		if req.ctx != nil && req.ctx.Err() != nil {
+			return out, req.ctx.Err()
+		}
 		cols := len(ids[0])
 		from := 0
 		if d.withPast {
@@ -128,6 +136,9 @@ func (d *decoder) generate(req genRequest) ([][]int, error) {
 				next = pick(row, req.sampling, req.rng)
 				out[r] = append(out[r], next)
 				done[r] = slices.Contains(req.eos, next)
+				if req.onToken != nil {
+					req.onToken(r, next)
+				}
 			}
 			finished = finished && done[r]
 			ids[r] = append(ids[r], int64(next))
