@@ -37,6 +37,9 @@ const (
 	// forward,train,forward,train,train+recompute; "time" alternates both graphs in one
 	// process).
 	modesEnv = "AUTODIFF_BENCH_MODES"
+	// profileEnv, when set, is the prefix of ONNX Runtime profiles written by the children
+	// (summarise one with bench/ort_profile_summary.py).
+	profileEnv = "AUTODIFF_BENCH_PROFILE"
 )
 
 // benchConfig has the shapes of a ~135M-parameter Llama-family model (SmolLM-135M).
@@ -287,8 +290,11 @@ func buildBench(dir string, train, recompute bool) (*benchGraph, error) {
 	if err != nil {
 		return nil, err
 	}
-	s, err := ort.NewSession("", data, names, outputs, ort.Options{Threads: benchThreads,
-		ExternalDataDir: dir})
+	o := ort.Options{Threads: benchThreads, ExternalDataDir: dir}
+	if prefix := os.Getenv(profileEnv); prefix != "" {
+		o.ProfilePrefix = fmt.Sprintf("%s-train=%v", prefix, train)
+	}
+	s, err := ort.NewSession("", data, names, outputs, o)
 	if err != nil {
 		return nil, err
 	}
