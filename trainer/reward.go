@@ -2,6 +2,7 @@ package trainer
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,6 +18,8 @@ import (
 	"github.com/panacea-go/toolkit/datasets/tokenizer"
 	"github.com/panacea-go/toolkit/export"
 	"github.com/panacea-go/toolkit/graphs/autodiff"
+	"github.com/panacea-go/toolkit/graphs/lora"
+	"github.com/panacea-go/toolkit/graphs/onnxpb"
 	"github.com/panacea-go/toolkit/ort"
 )
 
@@ -29,6 +32,11 @@ type rewardRun struct {
 	run
 	man *export.Manifest
 	ds  *datasets.Dataset
+	// Head-only runs train on cached features (see cacheFeatures): pool is the frozen
+	// base's feature graph and features maps a row's tokens (rowKey) to its pooled hidden
+	// state. Both are nil with LoRA.
+	pool     *graphSession
+	features map[string][]float32
 }
 
 var _ stepper = (*rewardRun)(nil)
@@ -41,7 +49,9 @@ var _ stepper = (*rewardRun)(nil)
 //	L = −(1/P) Σ_p log σ(score(x_p, y_w) − score(x_p, y_l)),
 //
 // with AdamW on w alone, or on w and an SVD-LoRA adapter of the base when cfg.RewardLoRA is
-// set (m = 1, λ fixed to 1; the base stays frozen). Steps, learning-rate schedule, gradient
+// set (m = 1, λ fixed to 1; the base stays frozen). Head-only runs compute every row's
+// pooled hidden state once, before the first step, and train on those (see cacheFeatures),
+// so that further epochs cost almost nothing. Steps, learning-rate schedule, gradient
 // accumulation and clipping, checkpoints (--resume) and metrics.jsonl work as in [Train];
 // the metrics' per-dimension slices hold the one dimension's loss, pair accuracy and mean
 // margin, and Lambda is empty.
@@ -136,7 +146,15 @@ func (r *rewardRun) load() error {
 // state, not zero.
 func (r *rewardRun) openStep() error {
 	cfg := r.cfg
-	model, rep, err := rewardStepGraph(cfg, r.man)
+	var model *onnxpb.ModelProto
+	var rep *lora.Report
+	var err error
+	if cfg.RewardLoRA {
+		model, rep, err = rewardStepGraph(cfg, r.man)
+	} else {
+		model = headStepGraph(r.man.HiddenSize)
+		err = r.cacheFeatures()
+	}
 	if err != nil {
 		return err
 	}
@@ -190,11 +208,26 @@ func (r *rewardRun) forward(sb *stepBatch, accumulate bool) (float64, []float32,
 	if sb.pairs == 0 || 2*sb.pairs != sb.rows {
 		return 0, nil, nil, fmt.Errorf("trainer: reward: batch of %d rows is not pairs", sb.rows)
 	}
-	in, free, err := tokenTensors(sb)
-	if err != nil {
-		return 0, nil, nil, err
+	var in map[string]onnx.Value
+	if r.features != nil {
+		feats, err := r.pooledRows(sb)
+		if err != nil {
+			return 0, nil, nil, err
+		}
+		t, err := tensor(feats, int64(sb.rows), int64(r.man.HiddenSize))
+		if err != nil {
+			return 0, nil, nil, err
+		}
+		defer t.Destroy()
+		in = map[string]onnx.Value{OutPooled: t}
+	} else {
+		var free func()
+		var err error
+		if in, free, err = tokenTensors(sb); err != nil {
+			return 0, nil, nil, err
+		}
+		defer free()
 	}
-	defer free()
 	if r.cfg.RewardLoRA {
 		ones := make([]float32, sb.rows)
 		for i := range ones {
@@ -377,4 +410,107 @@ func (r *rewardRun) restore() (int, error) {
 		return 0, err
 	}
 	return st.Step, nil
+}
+
+// cacheFeatures opens the frozen base's feature graph (pooledGraph) and runs it once over
+// every row of the dimension's training and held-out pairs, in data order, keeping each
+// row's pooled hidden state by its tokens. A head-only run's steps and scoring then read
+// these features instead of running the model: the base is frozen, so they never change,
+// and a run of E epochs costs one pass over the data instead of E. Computing them in a fixed
+// order before the first step keeps a resumed run equal to an uninterrupted one.
+func (r *rewardRun) cacheFeatures() error {
+	model, err := pooledGraph(r.cfg, r.man)
+	if err != nil {
+		return err
+	}
+	if r.pool, err = openGraph(model, r.cfg.Model, []string{OutPooled}, r.opts); err != nil {
+		return err
+	}
+	r.features = map[string][]float32{}
+	d := r.ds.Dims[0]
+	start := time.Now()
+	all := append(append([]datasets.PreferenceExample(nil), d.Train.Pairs...), d.Eval.Pairs...)
+	opt := r.cfg.Data.BatchOptions()
+	size := max(r.cfg.Data.BatchSize, 8)
+	for lo := 0; lo < len(all); lo += size {
+		b, err := datasets.PreferenceBatch(all[lo:min(lo+size, len(all))], opt)
+		if err != nil {
+			return err
+		}
+		sb, err := merge([]*datasets.Batch{b})
+		if err != nil {
+			return err
+		}
+		if err := r.computeFeatures(sb); err != nil {
+			return err
+		}
+	}
+	slog.Info("reward: pooled hidden states of the frozen base cached", "rows", len(r.features),
+		"seconds", fmt.Sprintf("%.1f", time.Since(start).Seconds()))
+	return nil
+}
+
+// computeFeatures runs the feature graph on a batch and caches every row's pooled state.
+func (r *rewardRun) computeFeatures(sb *stepBatch) error {
+	in, free, err := tokenTensors(sb)
+	if err != nil {
+		return err
+	}
+	defer free()
+	out := map[string]onnx.Value{}
+	if err := r.pool.run(int64(sb.rows), in, out); err != nil {
+		return fmt.Errorf("trainer: reward: pooled hidden states: %w", err)
+	}
+	data := floats(out[OutPooled])
+	out[OutPooled].Destroy()
+	H := r.man.HiddenSize
+	if len(data) != sb.rows*H {
+		return fmt.Errorf("trainer: reward: feature graph gave %d values for %d rows × %d",
+			len(data), sb.rows, H)
+	}
+	for row := range sb.rows {
+		r.features[rowKey(sb, row)] = data[row*H : (row+1)*H : (row+1)*H]
+	}
+	return nil
+}
+
+// pooledRows returns the cached features of a batch's rows (rows, H), computing those of
+// rows not seen before (a batch the cache pass did not make, e.g. other truncation).
+func (r *rewardRun) pooledRows(sb *stepBatch) ([]float32, error) {
+	var missing []int
+	for row := range sb.rows {
+		if _, ok := r.features[rowKey(sb, row)]; !ok {
+			missing = append(missing, row)
+		}
+	}
+	if len(missing) > 0 {
+		if err := r.computeFeatures(sb.subset(missing)); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]float32, 0, sb.rows*r.man.HiddenSize)
+	for row := range sb.rows {
+		out = append(out, r.features[rowKey(sb, row)]...)
+	}
+	return out, nil
+}
+
+// rowKey identifies a right-padded row by its attended tokens.
+func rowKey(sb *stepBatch, row int) string {
+	ids, mask := sb.ids[row*sb.seq:(row+1)*sb.seq], sb.mask[row*sb.seq:(row+1)*sb.seq]
+	key := make([]byte, 0, 8*len(ids))
+	for t, id := range ids {
+		if mask[t] != 0 {
+			key = binary.LittleEndian.AppendUint64(key, uint64(id))
+		}
+	}
+	return string(key)
+}
+
+// close releases the feature graph and everything [run.close] does.
+func (r *rewardRun) close() {
+	if r.pool != nil {
+		r.pool.close()
+	}
+	r.run.close()
 }

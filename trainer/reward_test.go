@@ -11,10 +11,13 @@ import (
 	"strings"
 	"testing"
 
+	onnx "github.com/yalue/onnxruntime_go"
+
 	"github.com/panacea-go/toolkit/datasets"
 	"github.com/panacea-go/toolkit/datasets/tokenizer"
 	"github.com/panacea-go/toolkit/export"
 	"github.com/panacea-go/toolkit/graphs"
+	"github.com/panacea-go/toolkit/graphs/autodiff"
 	"github.com/panacea-go/toolkit/internal/testutil"
 	"github.com/panacea-go/toolkit/ort"
 )
@@ -303,5 +306,92 @@ func TestRewardKillAndResume(t *testing.T) {
 	}
 	if a, b := readRewardInfo(t, full.Out), readRewardInfo(t, killed.Out); a.Eval != b.Eval {
 		t.Fatalf("held-out accuracy %+v after resume, %+v uninterrupted", b.Eval, a.Eval)
+	}
+}
+
+// TestRewardCachedFeaturesMatchFullGraph checks the head-only fast path: on a training
+// batch, the loss, row scores and head gradient of the small step graph fed with cached
+// pooled states equal those of the full model → score → loss → backward graph, for a
+// non-zero head, and every training and held-out row was cached before the first step.
+func TestRewardCachedFeaturesMatchFullGraph(t *testing.T) {
+	o := ort.Options{Threads: 1}
+	cfg := rewardConfig(t, hiddenExport(t), "better_response_id")
+	r := &rewardRun{run: run{cfg: &cfg, opts: o, m: 1}}
+	defer r.close()
+	if err := r.load(); err != nil {
+		t.Fatal(err)
+	}
+	d := r.ds.Dims[0]
+	if got, want := len(r.features), 2*(len(d.Train.Pairs)+len(d.Eval.Pairs)); got > want ||
+		got < want-10 { // identical responses to one prompt share a row
+		t.Fatalf("%d rows cached, the splits hold %d", got, want)
+	}
+	head := r.params[0].Data
+	for i := range head {
+		head[i] = float32(math.Sin(float64(i))) * 0.3
+	}
+	sb, err := nextBatch(r.data, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := len(r.features)
+	loss, scores, _, err := r.forward(sb, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.features) != before {
+		t.Errorf("a training batch computed %d uncached rows", len(r.features)-before)
+	}
+
+	// The full graph, run on the same batch.
+	model, _, err := rewardStepGraph(&cfg, r.man)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := autodiff.Differentiate(model, autodiff.Config{Loss: OutLoss, Wrt: []string{RewardHead}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	full, err := openGraph(model, cfg.Model, []string{OutLoss, OutRowScores,
+		res.Grads[RewardHead]}, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer full.close()
+	in, free, err := tokenTensors(sb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer free()
+	ht, err := tensor(head, int64(len(head)), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ht.Destroy()
+	in[RewardHead] = ht
+	out := map[string]onnx.Value{}
+	if err := full.run(int64(sb.rows), in, out); err != nil {
+		t.Fatal(err)
+	}
+	wantLoss := float64(floats(out[OutLoss])[0])
+	wantScores, wantGrad := floats(out[OutRowScores]), floats(out[res.Grads[RewardHead]])
+	for _, v := range out {
+		v.Destroy()
+	}
+	if math.Abs(loss-wantLoss) > 1e-5 || math.Abs(loss-math.Ln2) < 1e-3 {
+		t.Errorf("loss %v on cached features, %v on the full graph", loss, wantLoss)
+	}
+	worst := func(a, b []float32) float64 {
+		w := 0.0
+		for i := range a {
+			w = math.Max(w, math.Abs(float64(a[i]-b[i])))
+		}
+		return w
+	}
+	if len(scores) != len(wantScores) || worst(scores, wantScores) > 1e-5 {
+		t.Errorf("scores differ by %g", worst(scores, wantScores))
+	}
+	if g := worst(r.acc[0], wantGrad); g > 1e-5 || len(r.acc[0]) != len(wantGrad) {
+		t.Errorf("head gradients differ by %g", g)
 	}
 }

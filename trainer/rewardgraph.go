@@ -22,6 +22,9 @@ const (
 	OutScore = "score"
 	// OutRowScores is the step graph's per-row score before the offset, float (rows).
 	OutRowScores = "row_scores"
+	// OutPooled is the hidden state at each row's last attended token, float (rows, H):
+	// the output of a head-only run's feature graph and the input of its step graph.
+	OutPooled = "pooled"
 )
 
 // hiddenValue returns the value holding the final-norm hidden state (batch, seq, hidden):
@@ -61,15 +64,17 @@ func hiddenValue(g *onnxpb.GraphProto) (string, error) {
 
 // addScore appends the reward head to a graph whose hidden state is hidden (batch, seq, H):
 //
-//	last_b   = max_t t·mask_bt                        the last attended position (either
-//	                                                  padding side)
-//	pooled_b = hidden[b, last_b, :]                   (batch, H), a GatherElements on axis 1
+//	pooled_b = see addPooled                          (batch, H)
 //	score_b  = pooled_b · w                           (batch), w = RewardHead (H, 1)
 //
 // w is a graph input when head is nil (training), else an initializer holding head.
-// https://onnx.ai/onnx/operators/onnx__GatherElements.html,
-// https://onnx.ai/onnx/operators/onnx__ReduceMax.html
 func addScore(b *graphs.Builder, hidden string, size int, head []float32) string {
+	return addHead(b, addPooled(b, hidden, size), size, head)
+}
+
+// addHead appends score_b = pooled_b · w (batch) to a graph holding pooled (batch, H); w is
+// a graph input when head is nil, else an initializer holding head.
+func addHead(b *graphs.Builder, pooled string, size int, head []float32) string {
 	prev := b.Scope("reward")
 	defer b.Scope(prev)
 	if head == nil {
@@ -77,6 +82,20 @@ func addScore(b *graphs.Builder, hidden string, size int, head []float32) string
 	} else {
 		b.Initializer(graphs.FloatTensor(RewardHead, []int64{int64(size), 1}, head))
 	}
+	return b.Op("Squeeze", b.Op("MatMul", pooled, RewardHead), b.ConstInt64(1)) // (batch)
+}
+
+// addPooled appends the hidden state at each row's last attended token:
+//
+//	last_b   = max_t t·mask_bt                        the last attended position (either
+//	                                                  padding side)
+//	pooled_b = hidden[b, last_b, :]                   (batch, H), a GatherElements on axis 1
+//
+// https://onnx.ai/onnx/operators/onnx__GatherElements.html,
+// https://onnx.ai/onnx/operators/onnx__ReduceMax.html
+func addPooled(b *graphs.Builder, hidden string, size int) string {
+	prev := b.Scope("reward")
+	defer b.Scope(prev)
 	mask := export.AttentionMask                                             // (batch, seq)
 	seq := b.Node("Gather", []string{b.Op("Shape", mask), b.ScalarInt64(1)}) // ()
 	pos := b.Op("Range", b.ScalarInt64(0), seq, b.ScalarInt64(1))            // (seq)
@@ -86,8 +105,7 @@ func addScore(b *graphs.Builder, hidden string, size int, head []float32) string
 	idx := b.Op("Expand", b.Op("Unsqueeze", last, b.ConstInt64(2)),
 		b.Node("Concat", []string{rows, b.ConstInt64(1, int64(size))}, graphs.AttrInt("axis", 0)))
 	pooled := b.Node("GatherElements", []string{hidden, idx}, graphs.AttrInt("axis", 1))
-	pooled = b.Op("Squeeze", pooled, b.ConstInt64(1))                           // (batch, H)
-	return b.Op("Squeeze", b.Op("MatMul", pooled, RewardHead), b.ConstInt64(1)) // (batch)
+	return b.Op("Squeeze", pooled, b.ConstInt64(1)) // (batch, H)
 }
 
 // addBradleyTerry appends the loss of pairs whose rows hold the P chosen responses, then
@@ -139,6 +157,39 @@ func rewardStepGraph(cfg *Config, man *export.Manifest) (*onnxpb.ModelProto, *lo
 	b.Output(score, OutRowScores, graphs.Float, "rows")
 	b.Output(margins, OutMargins, graphs.Float, "pairs")
 	return model, rep, nil
+}
+
+// pooledGraph builds the frozen base's feature graph of a head-only run: input_ids and
+// attention_mask (rows, seq) in, pooled (rows, H) out (see addPooled).
+func pooledGraph(cfg *Config, man *export.Manifest) (*onnxpb.ModelProto, error) {
+	model, _, err := rewardBase(cfg, man, false)
+	if err != nil {
+		return nil, err
+	}
+	g := model.GetGraph()
+	hidden, err := hiddenValue(g)
+	if err != nil {
+		return nil, err
+	}
+	g.Output = nil
+	b := graphs.WrapGraph(g)
+	b.Output(addPooled(b, hidden, man.HiddenSize), OutPooled, graphs.Float, "rows", man.HiddenSize)
+	passes.Prune(g)
+	return model, nil
+}
+
+// headStepGraph builds the training graph of a head-only run on cached features: pooled
+// (rows, H) in, then head → score → Bradley–Terry loss, with the outputs of
+// rewardStepGraph.
+func headStepGraph(size int) *onnxpb.ModelProto {
+	b := graphs.NewBuilder("reward_head")
+	pooled := b.Input(OutPooled, graphs.Float, "rows", size)
+	score := addHead(b, pooled, size, nil)
+	loss, margins := addBradleyTerry(b, score)
+	b.Output(loss, OutLoss, graphs.Float, 1)
+	b.Output(score, OutRowScores, graphs.Float, "rows")
+	b.Output(margins, OutMargins, graphs.Float, "pairs")
+	return b.Model("panacea-toolkit")
 }
 
 // rewardDeployGraph builds the deployable reward model: inputs input_ids and
