@@ -7,19 +7,20 @@ import (
 	"github.com/panacea-go/toolkit/graphs"
 )
 
-// maskValue replaces the scores of masked keys before the Softmax. A fully masked row (a
-// padded query) then gets a uniform distribution instead of NaNs.
+// maskValue is added to the scores of masked keys before the Softmax: their weights become
+// exactly 0, and a fully masked row (a padded query) gets a uniform distribution instead of
+// NaNs (every score rounds to maskValue).
 const maskValue = -math.MaxFloat32
 
 // graphInputs holds the graph inputs and the values derived from them once per model.
 type graphInputs struct {
-	ids, mask string   // input_ids (batch, seq), attention_mask (batch, total), int64
-	past      []string // per layer key, value (batch, kv_heads, past, head_dim); nil without past
-	pos       string   // position ids (batch, seq) int64
-	qidx      string   // (seq) int64: absolute index past+i of each query
-	kidx      string   // (total) int64: index j of each key
-	keep      string   // (batch, 1, 1, 1, total) bool: key j is not padding
-	allowed   map[int]string
+	ids, mask string         // input_ids (batch, seq), attention_mask (batch, total), int64
+	past      []string       // per layer key, value (batch, kv_heads, past, head_dim); nil without past
+	pos       string         // position ids (batch, seq) int64
+	qidx      string         // (seq) int64: absolute index past+i of each query
+	kidx      string         // (total) int64: index j of each key
+	keep      string         // (batch, 1, 1, 1, total) bool: key j is not padding
+	allowed   map[int]string // window → additive mask, see allowedMask
 }
 
 // declareInputs adds input_ids, attention_mask and (withPast) the past key/value inputs,
@@ -37,7 +38,14 @@ type graphInputs struct {
 func (g *gb) declareInputs(layers, kvHeads, headDim int, withPast bool) *graphInputs {
 	in := &graphInputs{allowed: map[int]string{}}
 	in.ids = g.Input(InputIDs, graphs.Int64, "batch", "seq")
-	in.mask = g.Input(AttentionMask, graphs.Int64, "batch", "total")
+	// Without a KV cache the mask covers exactly the input ids: naming its length "seq" too
+	// lets shape inference (and so the backward pass) see that the scores and the additive
+	// mask have one shape.
+	maskLen := "seq"
+	if withPast {
+		maskLen = "total"
+	}
+	in.mask = g.Input(AttentionMask, graphs.Int64, "batch", maskLen)
 	if withPast {
 		for i := range layers {
 			for _, kind := range []string{"key", "value"} {
@@ -56,20 +64,26 @@ func (g *gb) declareInputs(layers, kvHeads, headDim int, withPast bool) *graphIn
 	in.pos = g.Op("Slice", cum, g.Op("Neg", seq), g.i64s(math.MaxInt64), g.i64s(1))
 
 	scalar := func(x string) string { return g.Op("Squeeze", x, g.i64s(0)) }
-	past := g.Op("Sub", total, seq)
-	in.qidx = g.Op("Range", scalar(past), scalar(total), g.ScalarInt64(1))
 	in.kidx = g.Op("Range", g.ScalarInt64(0), scalar(total), g.ScalarInt64(1))
+	in.qidx = in.kidx // no past: query i is key i
+	if withPast {
+		past := g.Op("Sub", total, seq)
+		in.qidx = g.Op("Range", scalar(past), scalar(total), g.ScalarInt64(1))
+	}
 	keep := g.Node("Cast", []string{in.mask}, graphs.AttrInt("to", int64(graphs.Bool)))
 	in.keep = g.unsqueeze(keep, 1, 2, 3)
 	return in
 }
 
-// allowedMask returns the bool mask (batch, 1, 1, seq, total) of keys query i may attend:
-// not padding, j ≤ i and, when window > 0, i − j < window. One mask per window size is
-// built and shared by the layers:
+// allowedMask returns the additive mask (batch, 1, 1, seq, total), float: 0 where query i
+// may attend key j (not padding, j ≤ i and, when window > 0, i − j < window), maskValue
+// elsewhere. One mask per window size is built and shared by the layers. The scores take
+// it by an Add rather than a Where, so that the backward pass of each layer has nothing to
+// do for it (the gradient of an Add passes through):
 // https://onnx.ai/onnx/operators/onnx__LessOrEqual.html,
-// https://onnx.ai/onnx/operators/onnx__Less.html and
-// https://onnx.ai/onnx/operators/onnx__And.html.
+// https://onnx.ai/onnx/operators/onnx__Less.html,
+// https://onnx.ai/onnx/operators/onnx__And.html and
+// https://onnx.ai/onnx/operators/onnx__Where.html.
 func (g *gb) allowedMask(in *graphInputs, window int) string {
 	if m, ok := in.allowed[window]; ok {
 		return m
@@ -83,7 +97,8 @@ func (g *gb) allowedMask(in *graphInputs, window int) string {
 		near := g.Op("Less", g.Op("Sub", q, k), g.ScalarInt64(int64(window)))
 		ok = g.Op("And", ok, near)
 	}
-	m := g.Op("And", in.keep, ok) // (batch, 1, 1, seq, total)
+	m := g.Op("And", in.keep, ok)                    // (batch, 1, 1, seq, total)
+	m = g.Op("Where", m, g.f32(0), g.f32(maskValue)) // float
 	in.allowed[window] = m
 	return m
 }
@@ -121,7 +136,7 @@ type attnSpec struct {
 	pastK, pastV            string // "" without a KV cache
 }
 
-// attention computes softmax(mask(q·kᵀ·scale))·v for q (batch, seq, heads·head_dim) and
+// attention computes softmax(q·kᵀ·scale + mask)·v for q (batch, seq, heads·head_dim) and
 // k, v (batch, seq, kv_heads·head_dim), and returns the output (batch, seq,
 // heads·head_dim) with the full keys and values (batch, kv_heads, total, head_dim) for the
 // present outputs.
@@ -130,7 +145,7 @@ type attnSpec struct {
 // (batch, kv_heads, 1, total, head_dim), and MatMul broadcasts over the group axis; query
 // head h uses kv head h / group, as in Hugging Face's repeat_kv. Operators:
 // https://onnx.ai/onnx/operators/onnx__MatMul.html,
-// https://onnx.ai/onnx/operators/onnx__Where.html and
+// https://onnx.ai/onnx/operators/onnx__Add.html and
 // https://onnx.ai/onnx/operators/onnx__Softmax.html.
 func (g *gb) attention(q, k, v string, s attnSpec) (out, key, value string) {
 	group := int64(s.heads / s.kvHeads)
@@ -154,7 +169,7 @@ func (g *gb) attention(q, k, v string, s attnSpec) (out, key, value string) {
 
 	scores := g.Op("MatMul", q, g.transpose(k5, 0, 1, 2, 4, 3)) // (b, kvh, group, seq, total)
 	scores = g.Op("Mul", scores, g.f32(s.scale))
-	scores = g.Op("Where", s.allowed, scores, g.f32(maskValue))
+	scores = g.Op("Add", scores, s.allowed)
 	probs := g.Node("Softmax", []string{scores}, graphs.AttrInt("axis", -1))
 	o := g.Op("MatMul", probs, v5)                     // (b, kvh, group, seq, hd)
 	o = g.transpose(o, 0, 3, 1, 2, 4)                  // (b, seq, kvh, group, hd)
