@@ -17,11 +17,11 @@ import (
 	onnx "github.com/yalue/onnxruntime_go"
 
 	"github.com/panacea-go/toolkit/export"
-	"github.com/panacea-go/toolkit/export/safetensors"
 	"github.com/panacea-go/toolkit/graphs"
 	"github.com/panacea-go/toolkit/graphs/autodiff"
 	"github.com/panacea-go/toolkit/graphs/lora"
 	"github.com/panacea-go/toolkit/graphs/onnxpb"
+	"github.com/panacea-go/toolkit/internal/randmodel"
 	"github.com/panacea-go/toolkit/ort"
 )
 
@@ -41,16 +41,6 @@ const (
 	// (summarise one with bench/ort_profile_summary.py).
 	profileEnv = "AUTODIFF_BENCH_PROFILE"
 )
-
-// benchConfig has the shapes of a ~135M-parameter Llama-family model (SmolLM-135M).
-const benchConfig = `{
-  "architectures": ["LlamaForCausalLM"], "model_type": "llama",
-  "hidden_size": 576, "intermediate_size": 1536, "num_hidden_layers": %d,
-  "num_attention_heads": 9, "num_key_value_heads": 3, "head_dim": 64,
-  "vocab_size": 49152, "max_position_embeddings": 2048, "rms_norm_eps": 1e-5,
-  "rope_theta": 10000.0, "tie_word_embeddings": true, "hidden_act": "silu",
-  "bos_token_id": 1, "eos_token_id": 2, "torch_dtype": "float32"
-}`
 
 const (
 	benchBatch   = 4
@@ -101,7 +91,7 @@ func benchLayers() int {
 func BenchmarkLlama135M(b *testing.B) {
 	dir := b.TempDir()
 	hf := filepath.Join(dir, "hf")
-	if err := writeRandomLlama(hf, benchLayers()); err != nil {
+	if err := randmodel.WriteLlama(hf, benchLayers(), 1); err != nil {
 		b.Fatal(err)
 	}
 	exp := filepath.Join(dir, "export")
@@ -163,62 +153,6 @@ func BenchmarkLlama135M(b *testing.B) {
 	b.ReportMetric(rss["forward"], "fwd-rss-MB")
 	b.ReportMetric(rss["train"], "train-rss-MB")
 	b.ReportMetric(rss["train+recompute"], "recompute-rss-MB")
-}
-
-// writeRandomLlama writes a Hugging Face folder with benchConfig and N(0, 0.02²) weights.
-func writeRandomLlama(dir string, layers int) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	cfg := fmt.Sprintf(benchConfig, layers)
-	if err := os.WriteFile(filepath.Join(dir, "config.json"), []byte(cfg), 0o644); err != nil {
-		return err
-	}
-	rng := rand.New(rand.NewPCG(1, 35))
-	var tensors []safetensors.Tensor
-	add := func(name string, ones bool, shape ...int64) error {
-		v := make([]float32, graphs.NumElements(shape))
-		for i := range v {
-			if ones {
-				v[i] = 1
-			} else {
-				v[i] = float32(rng.NormFloat64() * 0.02)
-			}
-		}
-		t, err := safetensors.FromFloat32(name, safetensors.F32, shape, v)
-		tensors = append(tensors, t)
-		return err
-	}
-	const h, inter, kv = 576, 1536, 3 * 64
-	if err := add("model.embed_tokens.weight", false, 49152, h); err != nil {
-		return err
-	}
-	if err := add("model.norm.weight", true, h); err != nil {
-		return err
-	}
-	for i := range layers {
-		p := fmt.Sprintf("model.layers.%d.", i)
-		for _, w := range []struct {
-			name string
-			ones bool
-			dims []int64
-		}{
-			{"input_layernorm.weight", true, []int64{h}},
-			{"post_attention_layernorm.weight", true, []int64{h}},
-			{"self_attn.q_proj.weight", false, []int64{h, h}},
-			{"self_attn.k_proj.weight", false, []int64{kv, h}},
-			{"self_attn.v_proj.weight", false, []int64{kv, h}},
-			{"self_attn.o_proj.weight", false, []int64{h, h}},
-			{"mlp.gate_proj.weight", false, []int64{inter, h}},
-			{"mlp.up_proj.weight", false, []int64{inter, h}},
-			{"mlp.down_proj.weight", false, []int64{h, inter}},
-		} {
-			if err := add(p+w.name, w.ones, w.dims...); err != nil {
-				return err
-			}
-		}
-	}
-	return safetensors.Write(filepath.Join(dir, "model.safetensors"), tensors, nil)
 }
 
 // benchGraph is one measured session with its feeds.
@@ -383,7 +317,7 @@ func benchFeeds(m *onnxpb.ModelProto, rep *lora.Report) ([]onnx.Value, []string,
 	ids := func() []int64 {
 		v := make([]int64, benchBatch*benchSeq)
 		for i := range v {
-			v[i] = rng.Int64N(49152)
+			v[i] = rng.Int64N(randmodel.VocabSize)
 		}
 		return v
 	}
