@@ -150,8 +150,16 @@ type PPOMetrics struct {
 	RespLen    float64   `json:"response_len"`
 	LR         float64   `json:"lr"`
 	GradNorm   float64   `json:"grad_norm"`
-	TokensPerS float64   `json:"tokens_per_s"`
-	Seconds    float64   `json:"seconds"`
+	TokensPerS float64   `json:"tokens_per_s"` // prompt + response tokens of the rollout / Seconds
+	Seconds    float64   `json:"seconds"`      // the whole step
+	// Phases of the step, in seconds: rollout generation; scoring of the rollout (old
+	// log-probs and values, reference log-probs, one reward model per dimension); all PPO
+	// epochs of minibatch updates. The rest of Seconds is λ draws, advantages and metrics.
+	GenerateS float64 `json:"generate_s"`
+	ScoreS    float64 `json:"score_s"`
+	UpdateS   float64 `json:"update_s"`
+	// GenTokensPerS is the response tokens generated (end-of-sequence included) / GenerateS.
+	GenTokensPerS float64 `json:"gen_tokens_per_s"`
 }
 
 // TrainPPO runs RLHF with PPO on λ-aggregated rewards of one reward model per dimension.

@@ -61,8 +61,9 @@ func readPPOMetrics(t *testing.T, dir string) []PPOMetrics {
 
 // TestPPORunsResumesAndEvaluates runs PPO for a few steps: the first step's KL against the
 // base model is zero (the adapter starts at the base model), every step has finite losses
-// and rewards for both dimensions, a run killed after step 3 and resumed ends with the same
-// adapter bytes, and eval reports a reward front.
+// and rewards for both dimensions, phase timings that are positive and fit in the step's
+// time, a run killed after step 3 and resumed ends with the same adapter bytes, and eval
+// reports a reward front.
 func TestPPORunsResumesAndEvaluates(t *testing.T) {
 	o := ort.Options{Threads: 1}
 	rms := trainRewardModels(t)
@@ -80,6 +81,12 @@ func TestPPORunsResumesAndEvaluates(t *testing.T) {
 	for _, m := range met {
 		if len(m.Rewards) != 2 || m.RespLen <= 0 || m.GradNorm <= 0 || m.Entropy <= 0 {
 			t.Fatalf("step %d metrics incomplete: %+v", m.Step, m)
+		}
+		if !(m.GenerateS > 0 && m.ScoreS > 0 && m.UpdateS > 0 && m.GenTokensPerS > 0) ||
+			m.GenerateS+m.ScoreS+m.UpdateS > m.Seconds {
+			t.Errorf("step %d phases: generate %gs (%g tokens/s) + score %gs + update %gs, "+
+				"want each > 0 and together ≤ the step's %gs", m.Step, m.GenerateS,
+				m.GenTokensPerS, m.ScoreS, m.UpdateS, m.Seconds)
 		}
 	}
 	if _, err := os.Stat(filepath.Join(full.Out, "samples.md")); err != nil {

@@ -27,6 +27,9 @@ type rollout struct {
 	raw      [][]float64 // [dimension][row] reward-model scores
 	agg      []float64   // (rows) aggregated, normalised, clipped reward
 	kl       []float64   // (rows) Σ_t (log π − log π_ref)
+
+	genTokens    int     // response tokens generated
+	genS, scoreS float64 // seconds generating and scoring
 }
 
 // step generates a rollout batch under per-row λ draws, scores it, and runs the PPO epochs.
@@ -50,6 +53,7 @@ func (r *ppoRun) step(s int, sched Schedule) (PPOMetrics, error) {
 	r.pos.Cursor = (r.pos.Cursor + pc.RolloutBatch) % len(r.prompts)
 
 	// PPO epochs over shuffled minibatches of rows.
+	updStart := time.Now()
 	var pg, vl, ent, clip, norm float64
 	updates := 0
 	for range pc.PPOEpochs {
@@ -65,6 +69,7 @@ func (r *ppoRun) step(s int, sched Schedule) (PPOMetrics, error) {
 			updates++
 		}
 	}
+	met.UpdateS = elapsed(updStart)
 	u := float64(updates)
 	met.PGLoss, met.VLoss, met.Entropy, met.ClipFrac, met.GradNorm = pg/u, vl/u, ent/u, clip/u,
 		norm/u
@@ -83,6 +88,8 @@ func (r *ppoRun) step(s int, sched Schedule) (PPOMetrics, error) {
 	tokens = ro.sb.tokens
 	met.Seconds = elapsed(start)
 	met.TokensPerS = float64(tokens) / met.Seconds
+	met.GenerateS, met.ScoreS = ro.genS, ro.scoreS
+	met.GenTokensPerS = float64(ro.genTokens) / ro.genS
 	return met, nil
 }
 
@@ -97,15 +104,20 @@ func (r *ppoRun) rollout(prompts [][]int, lam []float32, rng *rand.Rand) (*rollo
 	defer lamT.Destroy()
 	extra := r.paramInputs()
 	extra[LambdaInput] = lamT
+	start := time.Now()
 	resp, err := r.gen.generate(genRequest{prompts: prompts, maxNew: pc.MaxNewTokens, eos: r.eos,
 		sampling: Sampling{Temperature: pc.Temperature, TopP: pc.TopP}, rng: rng, extra: extra})
 	if err != nil {
 		return nil, err
 	}
-	ro := &rollout{sb: sequenceBatch(prompts, resp), lambda: lam}
+	ro := &rollout{sb: sequenceBatch(prompts, resp), lambda: lam, genS: elapsed(start)}
+	for _, row := range resp {
+		ro.genTokens += len(row)
+	}
 	sb := ro.sb
 
 	// Old policy log-probs and values; reference log-probs.
+	start = time.Now()
 	in, free, err := tokenTensors(sb)
 	if err != nil {
 		return nil, err
@@ -142,6 +154,7 @@ func (r *ppoRun) rollout(prompts [][]int, lam []float32, rng *rand.Rand) (*rollo
 			}
 		}
 	}
+	ro.scoreS = elapsed(start)
 	norm := make([][]float64, sb.rows)
 	for row := range sb.rows {
 		norm[row] = make([]float64, r.m)
