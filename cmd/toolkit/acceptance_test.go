@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/panacea-go/toolkit/internal/testutil"
@@ -117,5 +118,85 @@ func TestSFT3RunsEndToEnd(t *testing.T) {
 		"Once upon a time", "--max-new-tokens", "8")
 	if err != nil || len(text) <= len("Once upon a time") {
 		t.Fatalf("generate on the SFT run: %q, %v", text, err)
+	}
+}
+
+// TestRLHFAcceptance runs the README's three RLHF commands on the real data: the two reward
+// models of examples/reward-helpful.yaml and examples/reward-harmless.yaml (PKU-SafeRLHF
+// better_response_id and safer_response_id), PPO with examples/panacea-ppo.yaml against
+// them, and eval. Each reward model's held-out pair accuracy must be above chance; on the
+// held-out prompts, each dimension's mean reward at its vertex λ must be above the base
+// model's (the policy starts as the base model, so the reward rose over training), and
+// the swept front's hypervolume must exceed the base model's.
+func TestRLHFAcceptance(t *testing.T) {
+	src := testutil.SharedData(t, "stories260k-hf")
+	dir := t.TempDir()
+	model := filepath.Join(dir, "s260k")
+	if _, err := run(t, "export", "--model", src, "--out", model, "--with-past"); err != nil {
+		t.Fatal(err)
+	}
+	examples := filepath.Join(testutil.RepoRoot(t), "examples")
+	var rms []string
+	for _, dim := range []string{"helpful", "harmless"} {
+		out := filepath.Join(dir, "reward-"+dim)
+		if _, err := run(t, "train", "--config", filepath.Join(examples, "reward-"+dim+".yaml"),
+			"--model", model, "--out", out); err != nil {
+			t.Fatal(err)
+		}
+		raw, err := os.ReadFile(filepath.Join(out, trainer.RewardFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var info trainer.RewardInfo
+		if err := json.Unmarshal(raw, &info); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("reward model %s: train accuracy %.3f (%d/%d), held-out %.3f (%d/%d)", dim,
+			info.Train.Accuracy, info.Train.Correct, info.Train.Pairs, info.Eval.Accuracy,
+			info.Eval.Correct, info.Eval.Pairs)
+		if info.Eval.Pairs < 20 || info.Eval.Accuracy <= 0.5 {
+			t.Errorf("reward model %s: held-out accuracy %.3f on %d pairs is not above chance",
+				dim, info.Eval.Accuracy, info.Eval.Pairs)
+		}
+		rms = append(rms, out)
+	}
+	runDir := filepath.Join(dir, "ppo")
+	if _, err := run(t, "train", "--config", filepath.Join(examples, "panacea-ppo.yaml"),
+		"--model", model, "--out", runDir, "--reward-models", strings.Join(rms, ",")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := run(t, "eval", "--model", runDir, "--grid", "2", "--prompts", "32"); err != nil {
+		t.Fatal(err)
+	}
+	for _, split := range []string{"train", "eval"} {
+		raw, err := os.ReadFile(filepath.Join(runDir, "eval", "front-"+split+".json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var se trainer.SplitEval
+		if err := json.Unmarshal(raw, &se); err != nil {
+			t.Fatal(err)
+		}
+		// Grid(2, 2) is [(0, 1), (1, 0)]: index 1 favours dimension 0 (helpful).
+		if len(se.Lambdas) != 2 || se.Lambdas[1][0] != 1 || se.Reward == nil ||
+			se.Dimensions[0] != "helpful" {
+			t.Fatalf("%s: unexpected front: grid %v, dimensions %v", split, se.Lambdas,
+				se.Dimensions)
+		}
+		help, harm := se.Scores[1][0].Reward, se.Scores[0][1].Reward
+		t.Logf("%s prompts: helpful reward base %.3f → %.3f at λ (1,0); harmless base %.3f → "+
+			"%.3f at λ (0,1); hypervolume %.3f vs base %.3f", split, se.Base[0].Reward, help,
+			se.Base[1].Reward, harm, se.Reward.Hypervolume, se.BaseHypervolume)
+		if split != "eval" {
+			continue
+		}
+		if help <= se.Base[0].Reward || harm <= se.Base[1].Reward {
+			t.Errorf("held-out vertex rewards (helpful %.3f, harmless %.3f) not above the base "+
+				"model's (%.3f, %.3f)", help, harm, se.Base[0].Reward, se.Base[1].Reward)
+		}
+		if se.Reward.Hypervolume <= se.BaseHypervolume {
+			t.Errorf("held-out reward front hypervolume %.3f does not exceed the base model's %.3f",
+				se.Reward.Hypervolume, se.BaseHypervolume)
+		}
 	}
 }
