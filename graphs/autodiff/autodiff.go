@@ -86,7 +86,8 @@ func Differentiate(m *onnxpb.ModelProto, cfg Config) (*Result, error) {
 
 	b := graphs.WrapGraph(g)
 	c := &Ctx{b: b, info: info, consts: map[constKey]string{}, shapes: map[string]string{},
-		recompute: cfg.Recompute, clones: map[string]string{}, scatters: map[string]scatter{}}
+		recompute: cfg.Recompute, clones: map[string]string{}, scatters: map[string]scatter{},
+		links: map[string]chainLink{}}
 	c.indexForward(forward)
 
 	// Seed: dLoss/dLoss = 1 (every element, for a loss of one element).
@@ -137,6 +138,11 @@ func Differentiate(m *onnxpb.ModelProto, cfg Config) (*Result, error) {
 		c.b.Output(v, name, info.Elem(p))
 		g.Output[len(g.Output)-1] = valueInfo(name, info.Elem(p), info.Shape(p))
 		res.Grads[p] = name
+	}
+	if c.rewired {
+		if err := passes.SortNodes(g); err != nil {
+			return nil, fmt.Errorf("autodiff: %w", err)
+		}
 	}
 	// Rules may leave nodes unused (a scatter folded into a later rule): drop them, and any
 	// forward node that no output needs.

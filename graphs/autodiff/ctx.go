@@ -37,6 +37,9 @@ type Ctx struct {
 	// zeros, so that logSoftmaxRule can fold the zeros away.
 	scatters map[string]scatter
 
+	links   map[string]chainLink // cotangent → the Gemm that may take a C input
+	rewired bool                 // a chain link took a C input: the nodes need sorting
+
 	recompute  func(*onnxpb.NodeProto) bool
 	producer   map[string]*onnxpb.NodeProto
 	clones     map[string]string // forward value → its recomputed copy
@@ -164,6 +167,14 @@ func (c *Ctx) NodeN(op string, inputs []string, n int, attrs ...graphs.Attr) []s
 		c.memo[key] = outs[0]
 	}
 	return outs
+}
+
+// fresh adds a node with one output that is never shared with an identical request (see
+// NodeN), for values that are modified later (chain links).
+func (c *Ctx) fresh(op string, inputs []string, attrs ...graphs.Attr) string {
+	out := c.b.Node(op, inputs, attrs...)
+	c.infer(c.b.G.Node[len(c.b.G.Node)-1])
+	return out
 }
 
 // Op adds a node with one output and no attributes.
@@ -298,14 +309,73 @@ func (c *Ctx) zerosLike(v string) string { return c.fill(c.ShapeOf(v), 0, c.info
 // onesLike returns ones of v's shape and element type.
 func (c *Ctx) onesLike(v string) string { return c.fill(c.ShapeOf(v), 1, c.info.Elem(v)) }
 
-// accumulate sums the cotangent contributions that reached value v.
+// chainLink is a cotangent made by a Gemm without a C input (the input gradient of a
+// MatMul by a weight): gemm is that Gemm's output, and shape2d, when set, the shape that
+// turns a cotangent of the value into the Gemm's 2-D output (the cotangent is the Gemm's
+// output seen through a Reshape). Such a cotangent is read only by the accumulation.
+type chainLink struct {
+	gemm, shape2d string
+}
+
+// accumulate sums the cotangent contributions that reached value v. Contributions made by
+// a chain link's Gemm are not summed by a Sum: each such Gemm takes the running sum of the
+// others as its C input (Y = A·Bᵀ + C), which ONNX Runtime adds inside the matrix product,
+// instead of a separate pass over every contribution. Rewired Gemms read values made after
+// them, so Differentiate re-sorts the nodes afterwards.
 func (c *Ctx) accumulate(v string, parts []string) string {
 	if len(parts) == 1 {
 		return parts[0]
 	}
 	prev := c.b.Scope("grad/sum")
 	defer c.b.Scope(prev)
-	return c.Op("Sum", parts...)
+	var links, rest []string
+	if e := c.info.Elem(v); e == graphs.Float || e == graphs.Double {
+		for _, p := range parts {
+			if _, ok := c.links[p]; ok {
+				links = append(links, p)
+				continue
+			}
+			rest = append(rest, p)
+		}
+	} else {
+		rest = parts
+	}
+	acc := ""
+	switch len(rest) {
+	case 0:
+	case 1:
+		acc = rest[0]
+	default:
+		acc = c.Op("Sum", rest...)
+	}
+	for _, p := range links {
+		l := c.links[p]
+		delete(c.links, p)
+		if acc == "" {
+			acc = p
+			continue
+		}
+		in := acc
+		if l.shape2d != "" {
+			in = c.Op("Reshape", acc, l.shape2d)
+		}
+		gemm := c.producerOf(l.gemm)
+		gemm.Input = append(gemm.Input, in)
+		c.rewired = true
+		acc = p
+	}
+	return acc
+}
+
+// producerOf returns the backward node that outputs v.
+func (c *Ctx) producerOf(v string) *onnxpb.NodeProto {
+	nodes := c.b.G.GetNode()
+	for i := len(nodes) - 1; i >= 0; i-- {
+		if slices.Contains(nodes[i].GetOutput(), v) {
+			return nodes[i]
+		}
+	}
+	panic("autodiff: no producer for chain link " + v)
 }
 
 // ReduceSum sums x over the given axes; axes is a 1-D int64 value (see [Ctx.Ints]).

@@ -77,12 +77,19 @@ func matMulRule(c *Ctx, _ *onnxpb.NodeProto, dy []string) ([]string, error) {
 }
 
 // matMulWeightInputGrad returns dA = G·Bᵀ for a 2-D B, through Gemm on G flattened to 2-D.
+// The Gemm is registered as a chain link (see [Ctx.accumulate]): when dA is one of several
+// cotangents of A, the others reach it as its C input instead of through a Sum.
 func (c *Ctx) matMulWeightInputGrad(a, b, g string, ra int) string {
 	if ra == 2 {
-		return c.Node("Gemm", []string{g, b}, graphs.AttrInt("transB", 1))
+		out := c.fresh("Gemm", []string{g, b}, graphs.AttrInt("transB", 1))
+		c.links[out] = chainLink{gemm: out}
+		return out
 	}
 	g2 := c.Op("Reshape", g, c.lastDimShape(b, 1))
-	return c.Op("Reshape", c.Node("Gemm", []string{g2, b}, graphs.AttrInt("transB", 1)), c.ShapeOf(a))
+	gemm := c.fresh("Gemm", []string{g2, b}, graphs.AttrInt("transB", 1))
+	out := c.fresh("Reshape", []string{gemm, c.ShapeOf(a)})
+	c.links[out] = chainLink{gemm: gemm, shape2d: c.lastDimShape(a, -1)}
+	return out
 }
 
 // matMulWeightGrad returns dB = Σ_batch Aᵀ·G for a 2-D B: Gemm(A₂, G₂, transA) with A and G
