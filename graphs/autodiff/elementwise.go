@@ -37,9 +37,13 @@ func subRule(c *Ctx, _ *onnxpb.NodeProto, dy []string) ([]string, error) {
 	return dx, nil
 }
 
-// mulRule: y = a·b. da = g·b, db = g·a, each reduced to its input's shape.
+// mulRule: y = a·b. da = g·b, db = g·a, each reduced to its input's shape. A Mul that ends
+// an RMS normalisation or a SiLU gets the pattern's own backward (see fusedMul).
 // https://onnx.ai/onnx/operators/onnx__Mul.html
-func mulRule(c *Ctx, _ *onnxpb.NodeProto, dy []string) ([]string, error) {
+func mulRule(c *Ctx, n *onnxpb.NodeProto, dy []string) ([]string, error) {
+	if dx, ok := c.fusedMul(n, dy[0]); ok {
+		return dx, nil
+	}
 	dx := make([]string, 2)
 	if c.Needs(0) {
 		dx[0] = c.SumTo(c.Op("Mul", dy[0], c.X(1)), c.X(0))

@@ -63,6 +63,28 @@ func ruleCases() []gradCase {
 		gradCase{name: "Mul/self", in: []tin{f(2, 3)}, build: func(b *graphs.Builder, in []string) []string {
 			return []string{b.Op("Mul", in[0], in[0])}
 		}},
+		// Fused patterns (see fused.go), alone and with the inner value also an output.
+		gradCase{name: "Mul/rmsnorm", in: []tin{f(2, 3, 4), frozenScalar(1e-3)},
+			build: func(b *graphs.Builder, in []string) []string {
+				return []string{rmsPattern(b, in[0], in[1], "", "")}
+			}},
+		gradCase{name: "Mul/rmsnorm-pow-div", in: []tin{f(2, 3, 4), frozenScalar(1e-3),
+			frozenScalar(2), frozenScalar(1)},
+			build: func(b *graphs.Builder, in []string) []string {
+				return []string{rmsPattern(b, in[0], in[1], in[2], in[3])}
+			}},
+		gradCase{name: "Mul/rmsnorm-shared", in: []tin{f(2, 3, 4), frozenScalar(1e-3)},
+			build: func(b *graphs.Builder, in []string) []string {
+				y := rmsPattern(b, in[0], in[1], "", "")
+				return []string{y, b.G.Node[len(b.G.Node)-1].GetInput()[1]}
+			}},
+		gradCase{name: "Mul/silu", in: []tin{f(2, 3)}, build: func(b *graphs.Builder, in []string) []string {
+			return []string{b.Op("Mul", in[0], b.Op("Sigmoid", in[0]))}
+		}},
+		gradCase{name: "Mul/silu-shared", in: []tin{f(2, 3)}, build: func(b *graphs.Builder, in []string) []string {
+			s := b.Op("Sigmoid", in[0])
+			return []string{b.Op("Mul", s, in[0]), s}
+		}},
 		gradCase{name: "Div/broadcast", in: []tin{f(2, 3), pos(3)}, build: single("Div", 1)},
 		gradCase{name: "Pow/square", in: []tin{f(2, 3), frozenScalar(2)}, build: single("Pow", 1)},
 		gradCase{name: "Pow/half", in: []tin{pos(2, 3), frozenScalar(0.5)}, build: single("Pow", 1)},
@@ -275,4 +297,51 @@ func TestRules(t *testing.T) {
 		}
 	}
 	t.Logf("case, derivatives checked, max |analytic − numeric|:\n%s", strings.Join(report, "\n"))
+}
+
+// rmsPattern builds x/√(mean(x²) + eps) over the last axis as exporters write it: x·x or
+// Pow(x, two) when two is set; Reciprocal or Div(one, ·) when one is set, and then with the
+// Mul's inputs swapped.
+func rmsPattern(b *graphs.Builder, x, eps, two, one string) string {
+	sq := b.Op("Mul", x, x)
+	if two != "" {
+		sq = b.Op("Pow", x, two)
+	}
+	ms := b.Node("ReduceMean", []string{sq, b.ConstInt64(-1)}, graphs.AttrInt("keepdims", 1))
+	root := b.Op("Sqrt", b.Op("Add", ms, eps))
+	if one != "" {
+		return b.Op("Mul", b.Op("Div", one, root), x)
+	}
+	return b.Op("Mul", x, b.Op("Reciprocal", root))
+}
+
+// TestFusedPatternsSkipInnerNodes checks that an RMS normalisation and a SiLU get their
+// fused backward: no backward node is built for the Sqrt, Reciprocal or Sigmoid inside.
+func TestFusedPatternsSkipInnerNodes(t *testing.T) {
+	b := graphs.NewBuilder("fused")
+	x := b.Input("x", graphs.Float, 2, 8)
+	eps := b.Initializer(graphs.FloatTensor("eps", nil, []float32{1e-5}))
+	h := rmsPattern(b, x, eps, "", "")
+	y := b.Op("Mul", h, b.Op("Sigmoid", h))
+	loss := b.Node("ReduceSum", []string{y}, graphs.AttrInt("keepdims", 0))
+	b.Output(loss, "loss", graphs.Float)
+	m := b.Model("test")
+	inner := map[string]bool{}
+	for _, n := range m.GetGraph().GetNode() {
+		if n.GetOpType() == "Sqrt" || n.GetOpType() == "Reciprocal" || n.GetOpType() == "Sigmoid" {
+			inner[n.GetName()] = true
+		}
+	}
+	if len(inner) != 3 {
+		t.Fatalf("pattern has %d inner nodes", len(inner))
+	}
+	if _, err := Differentiate(m, Config{Loss: loss, Wrt: []string{"x"}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range m.GetGraph().GetNode() {
+		if scope, _, ok := strings.Cut(strings.TrimPrefix(n.GetName(), "grad/"), "/"); ok &&
+			strings.HasPrefix(n.GetName(), "grad/") && inner[scope] {
+			t.Errorf("backward node %s differentiates an inner node of a fused pattern", n.GetName())
+		}
+	}
 }
