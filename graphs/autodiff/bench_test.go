@@ -224,7 +224,9 @@ func buildBench(dir string, train, recompute bool) (*benchGraph, error) {
 	if err != nil {
 		return nil, err
 	}
-	o := ort.Options{Threads: benchThreads, ExternalDataDir: dir}
+	// The training graph runs as the trainer runs it: without ONNX Runtime's memory-pattern
+	// planning (trainer: the DPO/SFT step and the PPO loss sessions), which keeps peak RSS lower.
+	o := ort.Options{Threads: benchThreads, ExternalDataDir: dir, NoMemPattern: train}
 	if prefix := os.Getenv(profileEnv); prefix != "" {
 		o.ProfilePrefix = fmt.Sprintf("%s-train=%v", prefix, train)
 	}
