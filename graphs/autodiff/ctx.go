@@ -48,10 +48,11 @@ type Ctx struct {
 	recomputed int
 }
 
-// scatter is a cotangent ScatterElements(zeros, idx, updates, axis, reduction=add).
+// scatter is a cotangent ScatterElements(base, idx, updates, axis, reduction=add), with
+// base "" for zeros.
 type scatter struct {
-	idx, updates string
-	axis         int64
+	base, idx, updates string
+	axis               int64
 }
 
 type constKey struct {

@@ -85,11 +85,39 @@ func (c *Ctx) matMulWeightInputGrad(a, b, g string, ra int) string {
 		c.links[out] = chainLink{gemm: out}
 		return out
 	}
+	if sc, ok := c.scatters[g]; ok && sc.base != "" && sc.axis == int64(ra-1) {
+		if dx, ok := c.scatterWeightInputGrad(a, b, sc, ra); ok {
+			return dx
+		}
+	}
 	g2 := c.Op("Reshape", g, c.lastDimShape(b, 1))
 	gemm := c.fresh("Gemm", []string{g2, b}, graphs.AttrInt("transB", 1))
 	out := c.fresh("Reshape", []string{gemm, c.ShapeOf(a)})
 	c.links[out] = chainLink{gemm: gemm, shape2d: c.lastDimShape(a, -1)}
 	return out
+}
+
+// scatterWeightInputGrad is dA = G·Bᵀ for G = ScatterElements(D, idx, u, add) along G's
+// last axis with one index per row (the LM head under a token loss: D dense, u the picked
+// log-probabilities' cotangents). Row r of the scatter adds u_r at column idx_r, so
+//
+//	dA[r, :] = (D·Bᵀ)[r, :] + u_r·B[:, idx_r]ᵀ
+//
+// one Gemm of D with the gathered columns of B as its C input; the logits-sized
+// ScatterElements is never run.
+// https://onnx.ai/onnx/operators/onnx__Gather.html
+func (c *Ctx) scatterWeightInputGrad(a, b string, sc scatter, ra int) (string, bool) {
+	is := c.info.Shape(sc.idx)
+	if !is.RankKnown || is.Rank() != ra || !is.Dims[ra-1].IsOne() {
+		return "", false
+	}
+	cols := c.Node("Gather", []string{b, c.Op("Reshape", sc.idx, c.Ints(-1))},
+		graphs.AttrInt("axis", 1)) // (k, rows)
+	picked := c.Op("Mul", c.Node("Transpose", []string{cols}, graphs.AttrInts("perm", 1, 0)),
+		c.Op("Reshape", sc.updates, c.Ints(-1, 1))) // (rows, k)
+	d2 := c.Op("Reshape", sc.base, c.lastDimShape(b, 1))
+	gemm := c.fresh("Gemm", []string{d2, b, picked}, graphs.AttrInt("transB", 1))
+	return c.fresh("Reshape", []string{gemm, c.ShapeOf(a)}), true
 }
 
 // matMulWeightGrad returns dB = Σ_batch Aᵀ·G for a 2-D B: Gemm(A₂, G₂, transA) with A and G

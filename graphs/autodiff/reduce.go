@@ -120,6 +120,9 @@ func softmaxRule(c *Ctx, n *onnxpb.NodeProto, dy []string) ([]string, error) {
 //
 //	logp ─▶ GatherElements(idx) ─▶ (…, 1)  ⇒  dx = ScatterElements(−e^y·Σ_axis u, idx, u, add)
 //
+// That dx is recorded as a scatter too, so that a MatMul by a weight (the LM head) can
+// take the picked entries straight from the weight (see matMulWeightInputGrad).
+//
 // https://onnx.ai/onnx/operators/onnx__LogSoftmax.html
 func logSoftmaxRule(c *Ctx, n *onnxpb.NodeProto, dy []string) ([]string, error) {
 	y := c.Y(0)
@@ -127,11 +130,13 @@ func logSoftmaxRule(c *Ctx, n *onnxpb.NodeProto, dy []string) ([]string, error) 
 	if r := c.info.Shape(y).Rank(); axis < 0 && r > 0 {
 		axis += int64(r)
 	}
-	if sc, ok := c.scatters[dy[0]]; ok && sc.axis == axis {
+	if sc, ok := c.scatters[dy[0]]; ok && sc.axis == axis && sc.base == "" {
 		s := c.ReduceSum(sc.updates, c.Ints(axis), true)
 		base := c.Op("Mul", c.Op("Exp", y), c.Op("Neg", s))
-		return []string{c.Node("ScatterElements", []string{base, sc.idx, sc.updates},
-			graphs.AttrInt("axis", axis), graphs.AttrString("reduction", "add"))}, nil
+		dx := c.Node("ScatterElements", []string{base, sc.idx, sc.updates},
+			graphs.AttrInt("axis", axis), graphs.AttrString("reduction", "add"))
+		c.scatters[dx] = scatter{base: base, idx: sc.idx, updates: sc.updates, axis: axis}
+		return []string{dx}, nil
 	}
 	s := c.ReduceSum(dy[0], c.Ints(axis), true)
 	return []string{c.Op("Sub", dy[0], c.Op("Mul", c.Op("Exp", y), s))}, nil

@@ -187,6 +187,12 @@ func ruleCases() []gradCase {
 				lp := b.Node("LogSoftmax", in[:1], a("axis", 1))
 				return []string{b.Node("GatherElements", []string{lp, in[1]}, a("axis", -1)), lp}
 			}},
+		// The LM head under a token loss: the picked entries reach x from the weight's
+		// columns (scatterWeightInputGrad); with the weight differentiated too, and frozen.
+		gradCase{name: "MatMul/head-picked", in: []tin{f(2, 3, 4), f(4, 6),
+			intsShaped([]int64{2, 3, 1}, 0, 5, 5, 1, 2, 3)}, build: headPick},
+		gradCase{name: "MatMul/head-picked-frozen", in: []tin{f(2, 3, 4), frozen(4, 6),
+			intsShaped([]int64{2, 3, 1}, 4, 5, 0, 1, 2, 2)}, build: headPick},
 		gradCase{name: "CumSum", in: []tin{f(2, 5), ints(1)}, build: single("CumSum", 1)},
 		gradCase{name: "CumSum/reverse-exclusive", in: []tin{f(2, 5), intsShaped(nil, -1)},
 			build: single("CumSum", 1, a("reverse", 1), a("exclusive", 1))},
@@ -342,6 +348,33 @@ func TestFusedPatternsSkipInnerNodes(t *testing.T) {
 		if scope, _, ok := strings.Cut(strings.TrimPrefix(n.GetName(), "grad/"), "/"); ok &&
 			strings.HasPrefix(n.GetName(), "grad/") && inner[scope] {
 			t.Errorf("backward node %s differentiates an inner node of a fused pattern", n.GetName())
+		}
+	}
+}
+
+// headPick is log_softmax(x·W)[…, idx] along the last axis.
+func headPick(b *graphs.Builder, in []string) []string {
+	lp := b.Node("LogSoftmax", []string{b.Op("MatMul", in[0], in[1])}, graphs.AttrInt("axis", -1))
+	return []string{b.Node("GatherElements", []string{lp, in[2]}, graphs.AttrInt("axis", -1))}
+}
+
+// TestHeadPickSkipsScatter checks that the LM head's input gradient under a token loss
+// takes the picked entries from the weight: no ScatterElements is left in the graph.
+func TestHeadPickSkipsScatter(t *testing.T) {
+	b := graphs.NewBuilder("head")
+	x := b.Input("x", graphs.Float, 2, 3, 4)
+	w := b.Initializer(graphs.FloatTensor("w", []int64{4, 6}, make([]float32, 24)))
+	idx := b.Input("idx", graphs.Int64, 2, 3, 1)
+	picked := headPick(b, []string{x, w, idx})[0]
+	loss := b.Node("ReduceSum", []string{picked}, graphs.AttrInt("keepdims", 0))
+	b.Output(loss, "loss", graphs.Float)
+	m := b.Model("test")
+	if _, err := Differentiate(m, Config{Loss: loss, Wrt: []string{x}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range m.GetGraph().GetNode() {
+		if n.GetOpType() == "ScatterElements" {
+			t.Errorf("backward keeps %s", n.GetName())
 		}
 	}
 }
