@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"reflect"
 
+	"github.com/panacea-go/toolkit/datasets"
+	"github.com/panacea-go/toolkit/datasets/tokenizer"
 	"github.com/panacea-go/toolkit/export"
 )
 
@@ -101,4 +103,58 @@ func checkFinite(cfg *Config) []error {
 	}
 	walk(reflect.ValueOf(*cfg), reflect.TypeOf(*cfg))
 	return errs
+}
+
+// checkVocab refuses data whose token ids the model cannot embed: a tokenizer with more ids
+// than the model's vocabulary (a tokenizer from another model) would otherwise reach ONNX
+// Runtime as an out-of-range Gather. It names the first such row.
+func checkVocab(ds *datasets.Dataset, vocab int, model string) error {
+	bad := func(ids ...[]int) int {
+		for _, s := range ids {
+			for _, id := range s {
+				if id < 0 || id >= vocab {
+					return id
+				}
+			}
+		}
+		return -1
+	}
+	report := func(dim, src string, line, id int) error {
+		return fmt.Errorf("trainer: dimension %s: %s:%d tokenizes to id %d, outside the "+
+			"vocabulary of %s (0..%d): its tokenizer files do not belong to this model",
+			dim, src, line, id, model, vocab-1)
+	}
+	for _, d := range ds.Dims {
+		for _, ex := range []*datasets.Examples{&d.Train, &d.Eval} {
+			for _, e := range ex.Pairs {
+				if id := bad(e.Prompt, e.Chosen, e.Rejected); id != -1 {
+					return report(d.Name, e.Source, e.Line, id)
+				}
+			}
+			for _, e := range ex.SFT {
+				if id := bad(e.Prompt, e.Response); id != -1 {
+					return report(d.Name, e.Source, e.Line, id)
+				}
+			}
+			for _, e := range ex.Prompts {
+				if id := bad(e.Prompt); id != -1 {
+					return report(d.Name, e.Source, e.Line, id)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// loadData loads cfg.Data with the base model's tokenizer and checks its ids against the
+// model's vocabulary.
+func loadData(cfg *Config, tok *tokenizer.Tokenizer, man *export.Manifest) (*datasets.Dataset, error) {
+	ds, err := datasets.Load(&cfg.Data, tok)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkVocab(ds, man.VocabSize, cfg.Model); err != nil {
+		return nil, err
+	}
+	return ds, nil
 }

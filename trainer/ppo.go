@@ -232,7 +232,7 @@ func (r *ppoRun) load() error {
 		return err
 	}
 	r.eos = r.man.EOSTokenIDs
-	ds, err := datasets.Load(&cfg.Data, r.tok)
+	ds, err := loadData(cfg, r.tok, r.man)
 	if err != nil {
 		return err
 	}

@@ -128,7 +128,7 @@ func (r *rewardRun) load() error {
 	if err != nil {
 		return err
 	}
-	if r.ds, err = datasets.Load(&cfg.Data, tok); err != nil {
+	if r.ds, err = loadData(cfg, tok, r.man); err != nil {
 		return err
 	}
 	if d := r.ds.Dims[0]; d.Train.Kind != datasets.KindPreference {

@@ -115,7 +115,7 @@ func (r *run) load(ctx context.Context) (*export.Manifest, error) {
 	if err != nil {
 		return nil, err
 	}
-	ds, err := datasets.Load(&cfg.Data, tok)
+	ds, err := loadData(cfg, tok, man)
 	if err != nil {
 		return nil, err
 	}
