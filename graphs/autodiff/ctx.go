@@ -49,9 +49,11 @@ type Ctx struct {
 }
 
 // scatter is a cotangent ScatterElements(base, idx, updates, axis, reduction=add), with
-// base "" for zeros.
+// base "" for zeros. When base = dense·scale with scale broadcast along axis (size 1
+// there), dense and scale are recorded too.
 type scatter struct {
 	base, idx, updates string
+	dense, scale       string
 	axis               int64
 }
 

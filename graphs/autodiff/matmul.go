@@ -104,7 +104,9 @@ func (c *Ctx) matMulWeightInputGrad(a, b, g string, ra int) string {
 //	dA[r, :] = (D·Bᵀ)[r, :] + u_r·B[:, idx_r]ᵀ
 //
 // one Gemm of D with the gathered columns of B as its C input; the logits-sized
-// ScatterElements is never run.
+// ScatterElements is never run. When D = E·s with one scale per row (the LogSoftmax rule's
+// e^y·(−Σu)), the scale is applied after the product, to (rows, k) instead of the logits:
+// dA = s ⊙ (E·Bᵀ) + picked.
 // https://onnx.ai/onnx/operators/onnx__Gather.html
 func (c *Ctx) scatterWeightInputGrad(a, b string, sc scatter, ra int) (string, bool) {
 	is := c.info.Shape(sc.idx)
@@ -115,6 +117,13 @@ func (c *Ctx) scatterWeightInputGrad(a, b string, sc scatter, ra int) (string, b
 		graphs.AttrInt("axis", 1)) // (k, rows)
 	picked := c.Op("Mul", c.Node("Transpose", []string{cols}, graphs.AttrInts("perm", 1, 0)),
 		c.Op("Reshape", sc.updates, c.Ints(-1, 1))) // (rows, k)
+	if ss := c.info.Shape(sc.scale); sc.dense != "" && ss.RankKnown && ss.Rank() == ra &&
+		ss.Dims[ra-1].IsOne() {
+		e2 := c.Op("Reshape", sc.dense, c.lastDimShape(b, 1))
+		prod := c.Node("Gemm", []string{e2, b}, graphs.AttrInt("transB", 1))
+		scaled := c.Op("Mul", prod, c.Op("Reshape", sc.scale, c.Ints(-1, 1)))
+		return c.Op("Reshape", c.Op("Add", scaled, picked), c.ShapeOf(a)), true
+	}
 	d2 := c.Op("Reshape", sc.base, c.lastDimShape(b, 1))
 	gemm := c.fresh("Gemm", []string{d2, b, picked}, graphs.AttrInt("transB", 1))
 	return c.fresh("Reshape", []string{gemm, c.ShapeOf(a)}), true

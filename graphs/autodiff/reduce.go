@@ -132,10 +132,12 @@ func logSoftmaxRule(c *Ctx, n *onnxpb.NodeProto, dy []string) ([]string, error) 
 	}
 	if sc, ok := c.scatters[dy[0]]; ok && sc.axis == axis && sc.base == "" {
 		s := c.ReduceSum(sc.updates, c.Ints(axis), true)
-		base := c.Op("Mul", c.Op("Exp", y), c.Op("Neg", s))
+		dense, scale := c.Op("Exp", y), c.Op("Neg", s)
+		base := c.Op("Mul", dense, scale)
 		dx := c.Node("ScatterElements", []string{base, sc.idx, sc.updates},
 			graphs.AttrInt("axis", axis), graphs.AttrString("reduction", "add"))
-		c.scatters[dx] = scatter{base: base, idx: sc.idx, updates: sc.updates, axis: axis}
+		c.scatters[dx] = scatter{base: base, idx: sc.idx, updates: sc.updates, axis: axis,
+			dense: dense, scale: scale}
 		return []string{dx}, nil
 	}
 	s := c.ReduceSum(dy[0], c.Ints(axis), true)
