@@ -18,10 +18,10 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
+	"github.com/panacea-go/toolkit/bench/internal/benchutil"
 	"github.com/panacea-go/toolkit/export"
 	"github.com/panacea-go/toolkit/ort"
 	"github.com/panacea-go/toolkit/trainer"
@@ -115,18 +115,8 @@ func bench(dir string, prompt []int, n, reps int, o ort.Options) (result, error)
 		toks = out
 		fmt.Fprintf(os.Stderr, "%s: %.3fs\n", filepath.Base(dir), total)
 	}
-	return result{total: median(totals), first: median(firsts), perTok: median(pers),
-		tokens: toks}, nil
-}
-
-func median(v []float64) float64 {
-	s := slices.Clone(v)
-	slices.Sort(s)
-	n := len(s)
-	if n%2 == 1 {
-		return s[n/2]
-	}
-	return (s[n/2-1] + s[n/2]) / 2
+	return result{total: benchutil.Median(totals), first: benchutil.Median(firsts),
+		perTok: benchutil.Median(pers), tokens: toks}, nil
 }
 
 func fail(err error) {

@@ -26,7 +26,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"math"
 	"math/rand/v2"
@@ -37,6 +36,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/panacea-go/toolkit/bench/internal/benchutil"
 	"github.com/panacea-go/toolkit/datasets"
 	"github.com/panacea-go/toolkit/export"
 	"github.com/panacea-go/toolkit/ort"
@@ -96,7 +96,7 @@ func prepare(args []string) error {
 		*tokdir = findSharedTokenizer()
 	}
 	for _, f := range []string{"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"} {
-		if err := copyFile(filepath.Join(*tokdir, f), filepath.Join(hf, f)); err != nil {
+		if err := benchutil.CopyFile(filepath.Join(*tokdir, f), filepath.Join(hf, f)); err != nil {
 			return fmt.Errorf("tokenizer (set -tokenizer): %w", err)
 		}
 	}
@@ -264,23 +264,6 @@ func writePairs(path string, n int) error {
 	return os.WriteFile(path, []byte(out.String()), 0o644)
 }
 
-func copyFile(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.Create(dst)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
-}
-
 // ---------------------------------------------------------------------------------------
 // train
 
@@ -366,7 +349,7 @@ func train(args []string) error {
 	for _, m := range mets[1:] {
 		secs = append(secs, m.Seconds)
 	}
-	med := median(secs)
+	med := benchutil.Median(secs)
 	rows := 4 * *batch // 2 dimensions × batch pairs × (chosen, rejected)
 	tokens := rows * *maxLen
 	stepsTime := 0.0
@@ -384,8 +367,8 @@ func train(args []string) error {
 		"metrics_tokens_per_s=%.1f median_step_cpu_s=%.3f median_step_minflt=%.0f "+
 		"vm_hwm_mb=%.0f vm_rss_mb=%.0f\n",
 		med, slices.Min(secs), mets[0].Seconds, float64(tokens)/med, rows, *maxLen, len(secs),
-		total-stepsTime, mets[0].Loss, median(tokPerS(mets[1:])), median(cpus[1:]),
-		median(faults[1:]), procMB("VmHWM"), procMB("VmRSS"))
+		total-stepsTime, mets[0].Loss, benchutil.Median(tokPerS(mets[1:])), benchutil.Median(cpus[1:]),
+		benchutil.Median(faults[1:]), benchutil.ProcMB("VmHWM"), benchutil.ProcMB("VmRSS"))
 	var ru syscall.Rusage
 	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
 		fmt.Printf("getrusage: maxrss %.0f MB\n", float64(ru.Maxrss)/1024)
@@ -401,38 +384,12 @@ func tokPerS(ms []trainer.StepMetrics) []float64 {
 	return v
 }
 
-func median(v []float64) float64 {
-	s := slices.Clone(v)
-	slices.Sort(s)
-	n := len(s)
-	if n%2 == 1 {
-		return s[n/2]
-	}
-	return (s[n/2-1] + s[n/2]) / 2
-}
-
 func fmtList(v []float64) string {
 	var parts []string
 	for _, x := range v {
 		parts = append(parts, fmt.Sprintf("%.3f", x))
 	}
 	return "[" + strings.Join(parts, " ") + "]"
-}
-
-// procMB reads a memory line (VmHWM: peak resident set, VmRSS: now) of /proc/self/status.
-func procMB(key string) float64 {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, key+":"); ok {
-			var kb float64
-			fmt.Sscan(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), &kb)
-			return kb / 1024
-		}
-	}
-	return 0
 }
 
 // usage is the process's user+system CPU seconds and minor page faults so far.

@@ -32,16 +32,15 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strings"
 	"syscall"
 	"time"
 
+	"github.com/panacea-go/toolkit/bench/internal/benchutil"
 	"github.com/panacea-go/toolkit/datasets"
 	"github.com/panacea-go/toolkit/export"
 	"github.com/panacea-go/toolkit/internal/randmodel"
@@ -167,9 +166,10 @@ func parent(s settings) error {
 			score, upd = append(score, m.ScoreS), append(upd, m.UpdateS)
 			sec = append(sec, m.Seconds)
 		}
+		med := benchutil.Median
 		fmt.Printf("| %s | %d | %.3f | %.1f | %.3f | %.3f | %.3f | %.2f | %.1f | %.0f | %s → %s |\n",
-			r.Model, r.PromptLen, median(gen), median(tps), median(score), median(upd),
-			median(sec), median(r.CPU[1:]), r.SetupS, r.PeakRSSMB, r.LoadBefore, r.LoadAfter)
+			r.Model, r.PromptLen, med(gen), med(tps), med(score), med(upd), med(sec),
+			med(r.CPU[1:]), r.SetupS, r.PeakRSSMB, r.LoadBefore, r.LoadAfter)
 	}
 	return nil
 }
@@ -217,7 +217,7 @@ func child(s settings) error {
 		if err := prepare(s, s.models); err != nil {
 			return err
 		}
-		return json.NewEncoder(os.Stdout).Encode(procMB("VmHWM"))
+		return json.NewEncoder(os.Stdout).Encode(benchutil.ProcMB("VmHWM"))
 	case "ppo":
 		r, err := runPPO(s, s.models)
 		if err != nil {
@@ -243,7 +243,7 @@ func prepare(s settings, model string) error {
 		}
 		for _, f := range []string{"tokenizer.json", "tokenizer_config.json",
 			"special_tokens_map.json"} {
-			err := copyFile(filepath.Join(s.shared, "stories260k-hf", f), filepath.Join(src, f))
+			err := benchutil.CopyFile(filepath.Join(s.shared, "stories260k-hf", f), filepath.Join(src, f))
 			if err != nil {
 				return fmt.Errorf("tokenizer (set -shared): %w", err)
 			}
@@ -287,7 +287,7 @@ func prepare(s settings, model string) error {
 // runPPO runs s.steps PPO steps on DIR/MODEL and collects their metrics.
 func runPPO(s settings, model string) (result, error) {
 	dir := filepath.Join(s.dir, model)
-	r := result{Model: model, PromptLen: s.promptLen, LoadBefore: loadAvg()}
+	r := result{Model: model, PromptLen: s.promptLen, LoadBefore: benchutil.LoadAvg()}
 	if r.PromptLen == 0 {
 		r.PromptLen = map[string]int{stories: 48, random: 32}[model]
 	}
@@ -336,8 +336,8 @@ func runPPO(s settings, model string) (result, error) {
 		return r, err
 	}
 	r.SetupS = time.Since(start).Seconds() - stepSecs
-	r.LoadAfter = loadAvg()
-	r.PeakRSSMB = procMB("VmHWM")
+	r.LoadAfter = benchutil.LoadAvg()
+	r.PeakRSSMB = benchutil.ProcMB("VmHWM")
 	if r.Steps, err = readMetrics(filepath.Join(cfg.Out, trainer.MetricsFile)); err != nil {
 		return r, err
 	}
@@ -381,60 +381,6 @@ func findShared() string {
 			return p
 		}
 	}
-}
-
-func copyFile(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.Create(dst)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
-}
-
-func median(v []float64) float64 {
-	if len(v) == 0 {
-		return 0
-	}
-	s := slices.Sorted(slices.Values(v))
-	n := len(s)
-	if n%2 == 1 {
-		return s[n/2]
-	}
-	return (s[n/2-1] + s[n/2]) / 2
-}
-
-// loadAvg is the 1-minute load average of /proc/loadavg.
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	return strings.Fields(string(b))[0]
-}
-
-// procMB reads a memory line (VmHWM: peak resident set) of /proc/self/status, in MB.
-func procMB(key string) float64 {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, key+":"); ok {
-			var kb float64
-			fmt.Sscan(strings.TrimSuffix(strings.TrimSpace(v), " kB"), &kb)
-			return kb / 1024
-		}
-	}
-	return 0
 }
 
 // cpuSeconds is the process's user+system CPU time so far, all threads.
