@@ -126,56 +126,65 @@ func addBradleyTerry(b *graphs.Builder, score string) (loss, margins string) {
 
 // rewardBase loads the base model of cfg, with the SVD-LoRA adapter when cfg.RewardLoRA
 // (m = 1; its λ input is fed ones, so the adapter is a rank k+1 branch whose last singular
-// value is s). asInputs makes the adapter's parameters graph inputs (training).
-func rewardBase(cfg *Config, man *export.Manifest, asInputs bool) (*onnxpb.ModelProto,
-	*lora.Report, error) {
+// value is s), drops its outputs and returns a builder on its graph with the value holding
+// the final hidden state (see hiddenValue). asInputs makes the adapter's parameters graph
+// inputs (training).
+func rewardBase(cfg *Config, man *export.Manifest, asInputs bool) (*rewardModel, error) {
+	rm := &rewardModel{}
+	var err error
 	if cfg.RewardLoRA {
-		return loadPolicy(cfg, man, asInputs)
+		rm.model, rm.rep, err = loadPolicy(cfg, man, asInputs)
+	} else {
+		rm.model, err = graphs.Load(filepath.Join(cfg.Model, ModelFile))
 	}
-	model, err := graphs.Load(filepath.Join(cfg.Model, ModelFile))
-	return model, nil, err
+	if err != nil {
+		return nil, err
+	}
+	g := rm.model.GetGraph()
+	if rm.hidden, err = hiddenValue(g); err != nil {
+		return nil, err
+	}
+	g.Output = nil
+	rm.b = graphs.WrapGraph(g)
+	return rm, nil
+}
+
+// rewardModel is a base model on its way to a reward graph.
+type rewardModel struct {
+	model  *onnxpb.ModelProto
+	rep    *lora.Report // nil without LoRA
+	b      *graphs.Builder
+	hidden string // (batch, seq, H)
 }
 
 // rewardStepGraph builds the training graph: base (+ adapter) → score → Bradley–Terry loss,
 // with outputs loss (1), row_scores (rows), margins (pairs); the LM head is pruned by the
 // backward pass. It returns the graph and the adapter report (nil without LoRA).
 func rewardStepGraph(cfg *Config, man *export.Manifest) (*onnxpb.ModelProto, *lora.Report, error) {
-	model, rep, err := rewardBase(cfg, man, true)
+	rm, err := rewardBase(cfg, man, true)
 	if err != nil {
 		return nil, nil, err
 	}
-	g := model.GetGraph()
-	hidden, err := hiddenValue(g)
-	if err != nil {
-		return nil, nil, err
-	}
-	g.Output = nil
-	b := graphs.WrapGraph(g)
-	score := addScore(b, hidden, man.HiddenSize, nil)
+	b := rm.b
+	score := addScore(b, rm.hidden, man.HiddenSize, nil)
 	loss, margins := addBradleyTerry(b, score)
 	b.Output(loss, OutLoss, graphs.Float, 1)
 	b.Output(score, OutRowScores, graphs.Float, "rows")
 	b.Output(margins, OutMargins, graphs.Float, "pairs")
-	return model, rep, nil
+	return rm.model, rm.rep, nil
 }
 
 // pooledGraph builds the frozen base's feature graph of a head-only run: input_ids and
 // attention_mask (rows, seq) in, pooled (rows, H) out (see addPooled).
 func pooledGraph(cfg *Config, man *export.Manifest) (*onnxpb.ModelProto, error) {
-	model, _, err := rewardBase(cfg, man, false)
+	rm, err := rewardBase(cfg, man, false)
 	if err != nil {
 		return nil, err
 	}
-	g := model.GetGraph()
-	hidden, err := hiddenValue(g)
-	if err != nil {
-		return nil, err
-	}
-	g.Output = nil
-	b := graphs.WrapGraph(g)
-	b.Output(addPooled(b, hidden, man.HiddenSize), OutPooled, graphs.Float, "rows", man.HiddenSize)
-	passes.Prune(g)
-	return model, nil
+	rm.b.Output(addPooled(rm.b, rm.hidden, man.HiddenSize), OutPooled, graphs.Float, "rows",
+		man.HiddenSize)
+	passes.Prune(rm.b.G)
+	return rm.model, nil
 }
 
 // headStepGraph builds the training graph of a head-only run on cached features: pooled
@@ -199,7 +208,7 @@ func headStepGraph(size int) *onnxpb.ModelProto {
 // (batch, kv_heads, 0, head_dim).
 func rewardDeployGraph(cfg *Config, man *export.Manifest, params []*Param, head []float32,
 	offset float32) (*onnxpb.ModelProto, error) {
-	model, _, err := rewardBase(cfg, man, false)
+	rm, err := rewardBase(cfg, man, false)
 	if err != nil {
 		return nil, err
 	}
@@ -209,28 +218,22 @@ func rewardDeployGraph(cfg *Config, man *export.Manifest, params []*Param, head 
 			adapter = append(adapter, p)
 		}
 	}
-	if err := setInitializers(model, adapter); err != nil {
+	if err := setInitializers(rm.model, adapter); err != nil {
 		return nil, err
 	}
-	g := model.GetGraph()
-	hidden, err := hiddenValue(g)
-	if err != nil {
-		return nil, err
-	}
-	g.Output = nil
-	b := graphs.WrapGraph(g)
+	b := rm.b
 	if err := constantInputs(b); err != nil {
 		return nil, err
 	}
-	score := addScore(b, hidden, man.HiddenSize, head)
+	score := addScore(b, rm.hidden, man.HiddenSize, head)
 	off := b.Initializer(graphs.FloatTensor(RewardOffset, []int64{1}, []float32{offset}))
 	b.Output(b.Op("Add", score, off), OutScore, graphs.Float, "batch")
-	if err := passes.SortNodes(g); err != nil { // the constants went last; Prune needs order
+	if err := passes.SortNodes(b.G); err != nil { // the constants went last; Prune needs order
 		return nil, fmt.Errorf("trainer: reward model: %w", err)
 	}
-	passes.Prune(g)
-	graphs.SetMetadata(model, "reward_model", "score = hidden_states[last attended] · w + offset")
-	return model, nil
+	passes.Prune(b.G)
+	graphs.SetMetadata(rm.model, "reward_model", "score = hidden_states[last attended] · w + offset")
+	return rm.model, nil
 }
 
 // constantInputs replaces every graph input other than input_ids and attention_mask by a
