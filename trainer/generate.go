@@ -128,14 +128,7 @@ func pick(logits []float32, s Sampling, rng *rand.Rand) int {
 		}
 		return best
 	}
-	// Softmax of logits / T, computed stably.
-	maxL := float64(slices.Max(logits))
-	probs := make([]float64, len(logits))
-	var sum float64
-	for i, v := range logits {
-		probs[i] = math.Exp((float64(v) - maxL) / s.Temperature)
-		sum += probs[i]
-	}
+	probs, sum := softmaxT(logits, s.Temperature)
 	topP := s.TopP
 	if topP <= 0 || topP >= 1 {
 		r := rng.Float64() * sum
@@ -171,6 +164,19 @@ func pick(logits []float32, s Sampling, rng *rand.Rand) int {
 		}
 	}
 	return nucleus[len(nucleus)-1]
+}
+
+// softmaxT returns the unnormalised softmax of logits / T, exp((l − max)/T), computed
+// stably, and its sum.
+func softmaxT(logits []float32, T float64) ([]float64, float64) {
+	maxL := float64(slices.Max(logits))
+	probs := make([]float64, len(logits))
+	var sum float64
+	for i, v := range logits {
+		probs[i] = math.Exp((float64(v) - maxL) / T)
+		sum += probs[i]
+	}
+	return probs, sum
 }
 
 // probHeap is a max-heap of token ids by probability, ties by lower id.

@@ -3,7 +3,6 @@ package trainer
 import (
 	"math"
 	"math/rand/v2"
-	"slices"
 	"sort"
 	"testing"
 )
@@ -12,13 +11,7 @@ import (
 // (stable, so ties keep id order) and walks it in that order, for any top-p. Kept as the
 // reference of the nucleus path and the benchmark's baseline.
 func pickSorted(logits []float32, s Sampling, rng *rand.Rand) int {
-	maxL := float64(slices.Max(logits))
-	probs := make([]float64, len(logits))
-	var sum float64
-	for i, v := range logits {
-		probs[i] = math.Exp((float64(v) - maxL) / s.Temperature)
-		sum += probs[i]
-	}
+	probs, sum := softmaxT(logits, s.Temperature)
 	order := make([]int, len(logits))
 	for i := range order {
 		order[i] = i

@@ -33,18 +33,7 @@ func TestDemoFrontMovesWithLambda(t *testing.T) {
 	if _, err := run(t, "eval", "--model", runDir, "--grid", "2"); err != nil {
 		t.Fatal(err)
 	}
-	read := func(split string) *trainer.SplitEval {
-		raw, err := os.ReadFile(filepath.Join(runDir, "eval", "front-"+split+".json"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var se trainer.SplitEval
-		if err := json.Unmarshal(raw, &se); err != nil {
-			t.Fatal(err)
-		}
-		return &se
-	}
-	tr := read("train")
+	tr := readFront(t, runDir, "train")
 	// Grid(2, 2) is [(0, 1), (1, 0)]: index 1 favours dimension 0 (helpful).
 	if tr.Lambdas[1][0] != 1 || tr.Dimensions[0] != "helpful" {
 		t.Fatalf("unexpected grid %v or dimensions %v", tr.Lambdas, tr.Dimensions)
@@ -65,7 +54,7 @@ func TestDemoFrontMovesWithLambda(t *testing.T) {
 		t.Errorf("front hypervolume %.4f does not exceed the base model's %.4f",
 			tr.Accuracy.Hypervolume, tr.BaseHypervolume)
 	}
-	ev := read("eval")
+	ev := readFront(t, runDir, "eval")
 	t.Logf("held out: helpful acc %.3f→%.3f, harmless acc %.3f→%.3f; hypervolume %.4f vs base %.4f",
 		ev.Scores[0][0].Accuracy, ev.Scores[1][0].Accuracy, ev.Scores[0][1].Accuracy,
 		ev.Scores[1][1].Accuracy, ev.Accuracy.Hypervolume, ev.BaseHypervolume)
@@ -89,14 +78,7 @@ func TestSFT3RunsEndToEnd(t *testing.T) {
 	if _, err := run(t, "eval", "--model", runDir, "--grid", "2", "--splits", "eval"); err != nil {
 		t.Fatal(err)
 	}
-	raw, err := os.ReadFile(filepath.Join(runDir, "eval", "front-eval.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var se trainer.SplitEval
-	if err := json.Unmarshal(raw, &se); err != nil {
-		t.Fatal(err)
-	}
+	se := readFront(t, runDir, "eval")
 	if len(se.Dimensions) != 3 || len(se.Lambdas) != 3 || se.NLL == nil {
 		t.Fatalf("front has dimensions %v, %d points, NLL front %v", se.Dimensions,
 			len(se.Lambdas), se.NLL != nil)
@@ -169,14 +151,7 @@ func TestRLHFAcceptance(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, split := range []string{"train", "eval"} {
-		raw, err := os.ReadFile(filepath.Join(runDir, "eval", "front-"+split+".json"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var se trainer.SplitEval
-		if err := json.Unmarshal(raw, &se); err != nil {
-			t.Fatal(err)
-		}
+		se := readFront(t, runDir, split)
 		// Grid(2, 2) is [(0, 1), (1, 0)]: index 1 favours dimension 0 (helpful).
 		if len(se.Lambdas) != 2 || se.Lambdas[1][0] != 1 || se.Reward == nil ||
 			se.Dimensions[0] != "helpful" {
@@ -199,4 +174,18 @@ func TestRLHFAcceptance(t *testing.T) {
 				se.Reward.Hypervolume, se.BaseHypervolume)
 		}
 	}
+}
+
+// readFront reads a run's eval/front-SPLIT.json.
+func readFront(t *testing.T, runDir, split string) *trainer.SplitEval {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(runDir, "eval", "front-"+split+".json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var se trainer.SplitEval
+	if err := json.Unmarshal(raw, &se); err != nil {
+		t.Fatal(err)
+	}
+	return &se
 }
