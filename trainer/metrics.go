@@ -21,6 +21,10 @@ type StepMetrics struct {
 	GradNorm   float64   `json:"grad_norm"`
 	TokensPerS float64   `json:"tokens_per_s"`
 	Seconds    float64   `json:"seconds"`
+	// Rewards and KL summarise a PPO step for progress logs (its metrics.jsonl line is a
+	// [PPOMetrics]): mean raw reward per dimension and mean KL to the base model.
+	Rewards []float64 `json:"rewards,omitempty"`
+	KL      float64   `json:"kl,omitempty"`
 }
 
 // openMetrics opens metrics.jsonl for appending, dropping lines past step start (written

@@ -78,7 +78,7 @@ func (r *ppoRun) doStep(s int) (StepMetrics, error) {
 		return StepMetrics{}, fmt.Errorf("trainer: metrics: %w", err)
 	}
 	return StepMetrics{Step: met.Step, Loss: met.PGLoss, LR: met.LR, GradNorm: met.GradNorm,
-		TokensPerS: met.TokensPerS, Seconds: met.Seconds, DimLosses: met.Rewards}, nil
+		TokensPerS: met.TokensPerS, Seconds: met.Seconds, Rewards: met.Rewards, KL: met.KL}, nil
 }
 
 // after writes the sample table every sample-every steps (stepper).
@@ -248,6 +248,9 @@ func (r *ppoRun) load() error {
 			return fmt.Errorf("trainer: reward model %d (%s): %w", i, dir, err)
 		}
 		r.rewards = append(r.rewards, rm)
+		if err := checkRewardDim(cfg, i, rm.Info.Dimension); err != nil {
+			return err
+		}
 	}
 	if err := r.openGraphs(); err != nil {
 		return err
@@ -267,6 +270,26 @@ func (r *ppoRun) load() error {
 	}
 	r.ideal, err = lambda.NewIdealPoint(kind, r.m, init, cfg.IdealMargin)
 	return err
+}
+
+// checkRewardDim compares the dimension reward model i was trained for with data dimension
+// i: the name of another dimension of the run means the list is out of order (an error);
+// another name is only reported, since a reward model may be reused under a new name.
+func checkRewardDim(cfg *Config, i int, trained string) error {
+	want := cfg.Data.Dimensions[i].Name
+	if trained == want || trained == "" {
+		return nil
+	}
+	for j, d := range cfg.Data.Dimensions {
+		if d.Name == trained {
+			return fmt.Errorf("trainer: reward-models[%d] (%s) was trained for dimension %q, "+
+				"which is data.dimensions[%d], not %q: list the reward models in the order of "+
+				"data.dimensions", i, cfg.PPO.RewardModels[i], trained, j, want)
+		}
+	}
+	slog.Warn("ppo: reward model trained under another dimension name", "reward_model",
+		cfg.PPO.RewardModels[i], "trained_for", trained, "used_for", want)
+	return nil
 }
 
 // openGraphs builds the rollout, scoring, reference and loss sessions. The adapter and

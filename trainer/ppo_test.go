@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/panacea-go/toolkit/ort"
@@ -28,12 +29,11 @@ func ppoConfig(t *testing.T, rewardDirs []string) Config {
 func trainRewardModels(t *testing.T) []string {
 	t.Helper()
 	var dirs []string
-	for _, label := range []string{"better_response_id", "safer_response_id"} {
+	for i := range 2 { // helpful (better_response_id), harmless (safer_response_id)
 		cfg := smallConfig(t, t.TempDir())
 		cfg.Objective = "reward"
 		cfg.Steps, cfg.SaveEvery, cfg.LR = 3, 0, 1e-2
-		cfg.Data.Dimensions = cfg.Data.Dimensions[:1]
-		cfg.Data.Dimensions[0].Label = label
+		cfg.Data.Dimensions = cfg.Data.Dimensions[i : i+1]
 		if err := Train(context.Background(), cfg, ort.Options{Threads: 1}, false, Hooks{}); err != nil {
 			t.Fatal(err)
 		}
@@ -94,8 +94,15 @@ func TestPPORunsResumesAndEvaluates(t *testing.T) {
 	}
 	want := adapterBytes(t, full.Out)
 
+	swapped := ppoConfig(t, []string{rms[1], rms[0]})
+	err := Train(context.Background(), swapped, o, false, Hooks{})
+	if err == nil || !strings.Contains(err.Error(), "reward-models[0]") ||
+		!strings.Contains(err.Error(), "order of data.dimensions") {
+		t.Errorf("reward models in the wrong order: got %v", err)
+	}
+
 	killed := ppoConfig(t, rms)
-	err := Train(context.Background(), killed, o, false, Hooks{AfterStep: func(s int) error {
+	err = Train(context.Background(), killed, o, false, Hooks{AfterStep: func(s int) error {
 		if s == 3 {
 			return errKilled
 		}

@@ -312,7 +312,9 @@ func (r *rewardRun) trainStep(step int, lr float64) (StepMetrics, error) {
 		return met, err
 	}
 	met.Seconds = time.Since(start).Seconds()
-	met.TokensPerS = float64(tokens) / met.Seconds
+	if r.features == nil { // with cached features no token goes through the model
+		met.TokensPerS = float64(tokens) / met.Seconds
+	}
 	return met, nil
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -80,14 +81,18 @@ func readDataConfig(path string) (*datasets.DataConfig, string, error) {
 		cfg, err := datasets.LoadDataConfig(path)
 		return cfg, "", err
 	}
-	section, err := yaml.Marshal(&probe.Data)
-	if err != nil {
-		return nil, "", fmt.Errorf("data: %s: %w", path, err)
+	// Decode the section in place (not re-marshalled), so that an unknown key's error names
+	// its line in the file; the training keys around it land in Rest.
+	var doc struct {
+		Data datasets.DataConfig `yaml:"data"`
+		Rest map[string]any      `yaml:",inline"`
 	}
-	cfg, err := datasets.ParseDataConfig(section)
-	if err != nil {
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	dec.KnownFields(true)
+	if err := dec.Decode(&doc); err != nil {
 		return nil, "", fmt.Errorf("data: %s: data: %w", path, err)
 	}
+	cfg := &doc.Data
 	cfg.BaseDir = filepath.Dir(path)
 	model := probe.Model
 	if model != "" && !filepath.IsAbs(model) {

@@ -20,7 +20,7 @@ import (
 func newTrainCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "train --config panacea.yaml",
-		Short: "Train one λ-conditioned model with Panacea (DPO or SFT)",
+		Short: "Train one λ-conditioned model with Panacea (DPO, SFT or PPO), or a reward model",
 		Long: `train puts an SVD-LoRA adapter on every targeted linear layer of an exported model (the
 last m singular values of each adapter are the preference vector λ, a graph input), and
 trains it with DPO or SFT: every step draws λ from the simplex, one sub-batch per preference
@@ -43,6 +43,14 @@ receives model.onnx (input_ids, attention_mask -> score), toolkit.json, the toke
 metrics.jsonl and reward.json with the pair accuracy on the training and held-out splits
 (see examples/reward-helpful.yaml).
 
+With objective: ppo, train runs RLHF with PPO: --reward-models names one reward folder per
+data dimension, in the same order; each step generates responses to --rollout-batch prompts
+under per-row λ draws, scores them with every reward model, normalises the rewards per
+dimension, aggregates them by λ, subtracts a per-token KL penalty against the base model
+(--kl-coef) and runs --ppo-epochs passes of clipped PPO updates on the adapter and a value
+head (see examples/panacea-ppo.yaml). The run folder gets the same files as a DPO run plus
+samples.md (generations at the simplex vertices and centre).
+
 The config file's keys are the flag names below, plus a data: section (see toolkit data).
 Relative paths in the file resolve against the file's folder.`,
 		Example: `  toolkit train --config examples/panacea-dpo.yaml`,
@@ -53,7 +61,7 @@ Relative paths in the file resolve against the file's folder.`,
 	f := cmd.Flags()
 	f.String("model", "", "base model: a folder written by toolkit export (required)")
 	f.String("out", "", "run folder (required)")
-	f.String("objective", d.Objective, "dpo, sft, or reward (one dimension's reward model)")
+	f.String("objective", d.Objective, "dpo, sft, ppo, or reward (one dimension's reward model)")
 	f.String("aggregation", d.Aggregation, "ls (Σ λ_i L_i) or tche (max_i λ_i (L_i − z_i))")
 	f.String("ideal", d.Ideal, "Tchebycheff ideal point: fixed (ideal-point, default 0) or min (running minimum)")
 	f.Float64Slice("ideal-point", nil, "fixed ideal point z, one value per dimension")
@@ -124,13 +132,25 @@ func runTrain(cmd *cobra.Command, _ []string) error {
 		}
 		bar.Set(int64(m.Step))
 		if cfg.LogEvery > 0 && m.Step%cfg.LogEvery == 0 {
-			args := []any{"step", m.Step, "loss", fmt.Sprintf("%.4f", m.Loss),
-				"lambda", fmt.Sprintf("%.2f", m.Lambda), "dim_losses", fmt.Sprintf("%.4f", m.DimLosses)}
+			args := []any{"step", m.Step}
+			switch {
+			case m.Rewards != nil: // PPO
+				args = append(args, "pg_loss", fmt.Sprintf("%.4f", m.Loss), "rewards",
+					fmt.Sprintf("%.3f", m.Rewards), "kl", fmt.Sprintf("%.4f", m.KL))
+			case len(m.Lambda) == 0: // reward model
+				args = append(args, "loss", fmt.Sprintf("%.4f", m.Loss))
+			default:
+				args = append(args, "loss", fmt.Sprintf("%.4f", m.Loss), "lambda",
+					fmt.Sprintf("%.2f", m.Lambda), "dim_losses", fmt.Sprintf("%.4f", m.DimLosses))
+			}
 			if m.Accuracy != nil {
 				args = append(args, "accuracy", fmt.Sprintf("%.2f", m.Accuracy))
 			}
 			args = append(args, "lr", fmt.Sprintf("%.2e", m.LR), "grad_norm",
-				fmt.Sprintf("%.3f", m.GradNorm), "tokens_per_s", int(m.TokensPerS))
+				fmt.Sprintf("%.3f", m.GradNorm))
+			if m.TokensPerS > 0 {
+				args = append(args, "tokens_per_s", int(m.TokensPerS))
+			}
 			slog.Info("step", args...)
 		}
 	}}
