@@ -242,6 +242,9 @@ func (c *DataConfig) Validate() error {
 		return fmt.Errorf("max_prompt_len: %d is negative", c.MaxPromptLen)
 	case c.MaxLen < 0:
 		return fmt.Errorf("max_len: %d is negative", c.MaxLen)
+	case c.MaxLen == 1:
+		return fmt.Errorf("max_len: 1 leaves no room for a prompt token and a response token " +
+			"(at least 2)")
 	case c.MaxLen > 0 && c.MaxPromptLen >= c.MaxLen:
 		return fmt.Errorf("max_prompt_len: %d leaves no room for a response within max_len %d",
 			c.MaxPromptLen, c.MaxLen)

@@ -81,6 +81,7 @@ func TestValidateNamesKey(t *testing.T) {
 		{"chat without config", func(c *DataConfig) { c.Template.Style = "chat" }, "template.tokenizer_config"},
 		{"prompt cap too big", func(c *DataConfig) { c.MaxLen, c.MaxPromptLen = 10, 10 }, "max_prompt_len"},
 		{"negative max_len", func(c *DataConfig) { c.MaxLen = -1 }, "max_len"},
+		{"max_len 1", func(c *DataConfig) { c.MaxLen, c.MaxPromptLen = 1, 0 }, "max_len: 1"},
 		{"bad truncation", func(c *DataConfig) { c.PromptTruncation = "middle" }, "prompt_truncation"},
 		{"bad padding", func(c *DataConfig) { c.PaddingSide = "top" }, "padding_side"},
 		{"pad to nothing", func(c *DataConfig) { c.PadToMaxLen = true }, "pad_to_max_len"},

@@ -154,12 +154,22 @@ func sameSettings(cfg Config) error {
 	if err := json.Unmarshal(nowJS, &now); err != nil {
 		return err
 	}
+	// Keys on either side: a setting left out (omitempty) on one side is a change too.
+	keys := map[string]bool{}
+	for k := range now {
+		keys[k] = true
+	}
+	for k := range st.Config {
+		keys[k] = true
+	}
 	var changed []string
-	for k, v := range now {
-		if k == "out" {
+	for k := range keys {
+		if resumeFree[k] {
 			continue
 		}
-		if old, ok := st.Config[k]; !ok || !jsonEqual(old, v) {
+		old, inOld := st.Config[k]
+		v, inNow := now[k]
+		if !inOld || !inNow || !jsonEqual(old, v) {
 			changed = append(changed, k)
 		}
 	}
@@ -171,6 +181,10 @@ func sameSettings(cfg Config) error {
 	}
 	return nil
 }
+
+// resumeFree lists the settings a resumed run may change: they do not change what is
+// trained (where the run writes, how often it logs and saves).
+var resumeFree = map[string]bool{"out": true, "log_every": true, "save_every": true}
 
 func jsonEqual(a, b json.RawMessage) bool {
 	var x, y any

@@ -61,7 +61,8 @@ func checkModelFit(cfg *Config, man *export.Manifest) error {
 	if cfg.Objective == "reward" {
 		m = 1
 	}
-	if cfg.Rank+m > man.HiddenSize {
+	adapter := cfg.Objective != "reward" || cfg.RewardLoRA
+	if adapter && cfg.Rank+m > man.HiddenSize {
 		return fmt.Errorf("trainer: rank: %d learned + %d preference singular values exceed the "+
 			"model's hidden size %d", cfg.Rank, m, man.HiddenSize)
 	}

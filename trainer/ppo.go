@@ -1,6 +1,7 @@
 package trainer
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -251,6 +252,9 @@ func (r *ppoRun) load() error {
 		if err := checkRewardDim(cfg, i, rm.Info.Dimension); err != nil {
 			return err
 		}
+		if err := sameTokenizer(cfg.Model, r.man, dir); err != nil {
+			return fmt.Errorf("trainer: reward-models[%d]: %w", i, err)
+		}
 	}
 	if err := r.openGraphs(); err != nil {
 		return err
@@ -289,6 +293,30 @@ func checkRewardDim(cfg *Config, i int, trained string) error {
 	}
 	slog.Warn("ppo: reward model trained under another dimension name", "reward_model",
 		cfg.PPO.RewardModels[i], "trained_for", trained, "used_for", want)
+	return nil
+}
+
+// sameTokenizer checks that the reward model in dir reads token ids as the policy writes
+// them: the same vocabulary size and byte-identical tokenizer files. Rollouts reach the
+// reward model as ids, so another tokenizer would score other text (or crash on ids past
+// its vocabulary).
+func sameTokenizer(model string, man *export.Manifest, dir string) error {
+	rman, err := export.ReadManifest(dir)
+	if err != nil {
+		return err
+	}
+	if rman.VocabSize != man.VocabSize {
+		return fmt.Errorf("%s has a vocabulary of %d ids, the policy %s %d: train the reward "+
+			"model on the policy's base model", dir, rman.VocabSize, model, man.VocabSize)
+	}
+	for _, f := range man.TokenizerFiles {
+		a, errA := os.ReadFile(filepath.Join(model, f))
+		b, errB := os.ReadFile(filepath.Join(dir, f))
+		if errA != nil || errB != nil || !bytes.Equal(a, b) {
+			return fmt.Errorf("%s: %s differs from the policy's (%s), or is missing: the "+
+				"reward model must share the policy's tokenizer", dir, f, model)
+		}
+	}
 	return nil
 }
 

@@ -56,6 +56,7 @@ func (r *ppoRun) step(s int, sched Schedule) (PPOMetrics, error) {
 	updStart := time.Now()
 	var pg, vl, ent, clip, norm float64
 	updates := 0
+	met.LR = sched.LR(r.opt.Step) // the rate of the step's first update
 	for range pc.PPOEpochs {
 		order := rng.Perm(ro.sb.rows)
 		for lo := 0; lo < len(order); lo += pc.MiniBatch {
@@ -73,7 +74,6 @@ func (r *ppoRun) step(s int, sched Schedule) (PPOMetrics, error) {
 	u := float64(updates)
 	met.PGLoss, met.VLoss, met.Entropy, met.ClipFrac, met.GradNorm = pg/u, vl/u, ent/u, clip/u,
 		norm/u
-	met.LR = sched.LR(r.opt.Step)
 	tokens := 0
 	for row := range ro.sb.rows {
 		for d := range r.m {

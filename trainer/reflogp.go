@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 
@@ -118,10 +119,11 @@ func (sc *scorer) seqLogps(sb *stepBatch, lambda []float32) ([]float32, error) {
 // refCache maps example id to the reference (chosen, rejected) log-probs.
 type refCache map[uint64][2]float32
 
-// referenceLogps returns the base model's log-probs for every example, reading and
-// extending a cache file keyed by the model's bytes, so that a second run (or a resumed one)
-// does not score the same pairs again. Cache keys are example ids, which already encode
-// dimension, file and line; the tokenization settings are part of the file key.
+// referenceLogps returns the base model's log-probs for every example (by example id),
+// reading and extending a cache file keyed by the model's bytes and the data settings, so
+// that a second run (or a resumed one) does not score the same pairs again. Entries in the
+// file are keyed by each example's id and tokens (contentKey): a data file edited in
+// place yields new entries, never another row's stale log-probs.
 func referenceLogps(ctx context.Context, modelDir, cacheDir string, dataKey string,
 	ex []datasets.PreferenceExample, batch int, o ort.Options) (refCache, error) {
 	key, err := modelKey(modelDir)
@@ -130,24 +132,22 @@ func referenceLogps(ctx context.Context, modelDir, cacheDir string, dataKey stri
 	}
 	sum := sha256.Sum256([]byte(key + "\x00" + dataKey))
 	path := filepath.Join(cacheDir, "ref-logps-"+hex.EncodeToString(sum[:8])+".json")
-	cache := refCache{}
+	stored := map[string][2]float32{}
 	if js, err := os.ReadFile(path); err == nil {
-		var stored map[string][2]float32
 		if err := json.Unmarshal(js, &stored); err != nil {
 			slog.Warn("reference log-prob cache unreadable; recomputing", "file", path, "err", err)
-		}
-		for k, v := range stored {
-			var id uint64
-			if _, err := fmt.Sscan(k, &id); err == nil {
-				cache[id] = v
-			}
+			stored = map[string][2]float32{}
 		}
 	}
+	cache := refCache{}
 	var todo []datasets.PreferenceExample
 	for _, e := range ex {
-		if _, ok := cache[e.ID]; !ok {
-			todo = append(todo, e)
+		v, ok := stored[contentKey(e)]
+		if ok && finitePair(v) {
+			cache[e.ID] = v
+			continue
 		}
+		todo = append(todo, e)
 	}
 	slog.Info("reference log-probs", "pairs", len(ex), "cached", len(ex)-len(todo), "file", path)
 	if len(todo) == 0 {
@@ -165,10 +165,7 @@ func referenceLogps(ctx context.Context, modelDir, cacheDir string, dataKey stri
 	}
 	for i, e := range todo {
 		cache[e.ID] = lp[i]
-	}
-	stored := make(map[string][2]float32, len(cache))
-	for id, v := range cache {
-		stored[fmt.Sprint(id)] = v
+		stored[contentKey(e)] = lp[i]
 	}
 	js, err := json.Marshal(stored)
 	if err != nil {
@@ -181,6 +178,37 @@ func referenceLogps(ctx context.Context, modelDir, cacheDir string, dataKey stri
 		return nil, err
 	}
 	return cache, nil
+}
+
+// contentKey is a cache key of one example: its id and every token of its prompt and
+// responses.
+func contentKey(e datasets.PreferenceExample) string {
+	h := sha256.New()
+	var buf [8]byte
+	put := func(v uint64) {
+		binary.LittleEndian.PutUint64(buf[:], v)
+		h.Write(buf[:])
+	}
+	put(e.ID)
+	for _, part := range [][]int{e.Prompt, e.Chosen, e.Rejected} {
+		put(uint64(len(part)))
+		for _, id := range part {
+			put(uint64(id))
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil)[:12])
+}
+
+// finitePair reports whether both log-probs are finite and not positive (a log-probability
+// of a sequence is at most 0): anything else in the cache file is not trusted.
+func finitePair(v [2]float32) bool {
+	for _, x := range v {
+		f := float64(x)
+		if math.IsNaN(f) || math.IsInf(f, 0) || f > 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // modelKey hashes an export's graph and weight files.

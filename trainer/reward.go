@@ -37,6 +37,7 @@ type rewardRun struct {
 	// state. Both are nil with LoRA.
 	pool     *graphSession
 	features map[string][]float32
+	ctx      context.Context // nil in tests: no interruption
 }
 
 var _ stepper = (*rewardRun)(nil)
@@ -68,7 +69,7 @@ func TrainReward(ctx context.Context, cfg Config, o ort.Options, resume bool, ho
 	if err := prepareRunDir(&cfg, resume); err != nil {
 		return err
 	}
-	r := &rewardRun{run: run{cfg: &cfg, opts: o, m: 1}}
+	r := &rewardRun{run: run{cfg: &cfg, opts: o, m: 1}, ctx: ctx}
 	defer r.close()
 	if err := r.load(); err != nil {
 		return err
@@ -122,6 +123,9 @@ func (r *rewardRun) load() error {
 	cfg := r.cfg
 	var err error
 	if r.man, err = export.ReadManifest(cfg.Model); err != nil {
+		return err
+	}
+	if err := checkModelFit(cfg, r.man); err != nil {
 		return err
 	}
 	tok, err := tokenizer.LoadDir(cfg.Model)
@@ -435,6 +439,9 @@ func (r *rewardRun) cacheFeatures() error {
 	opt := r.cfg.Data.BatchOptions()
 	size := max(r.cfg.Data.BatchSize, 8)
 	for lo := 0; lo < len(all); lo += size {
+		if r.ctx != nil && r.ctx.Err() != nil {
+			return ErrInterrupted // before the first step: nothing to save
+		}
 		b, err := datasets.PreferenceBatch(all[lo:min(lo+size, len(all))], opt)
 		if err != nil {
 			return err
