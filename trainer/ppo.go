@@ -7,10 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	onnx "github.com/yalue/onnxruntime_go"
@@ -60,6 +62,37 @@ type ppoRun struct {
 type ppoSnapshot struct {
 	rng []byte
 	pos ppoPosition
+	// The parameters and optimiser before the step: a PPO step makes several updates, so a
+	// failure in a later one leaves the earlier ones applied.
+	params  [][]float32
+	optStep int
+	m, v    map[string][]float32
+}
+
+// snapshotTrainable copies the parameters and the optimiser's state into sn.
+func (r *ppoRun) snapshotTrainable(sn *ppoSnapshot) {
+	sn.params = make([][]float32, len(r.params))
+	for i, p := range r.params {
+		sn.params[i] = slices.Clone(p.Data)
+	}
+	sn.optStep = r.opt.Step
+	sn.m, sn.v = maps.Clone(r.opt.M), maps.Clone(r.opt.V)
+	for k := range sn.m {
+		sn.m[k], sn.v[k] = slices.Clone(sn.m[k]), slices.Clone(sn.v[k])
+	}
+}
+
+// restoreTrainable puts back what snapshotTrainable copied (in place: the tensors fed to
+// the sessions wrap the parameters' slices).
+func (r *ppoRun) restoreTrainable(sn *ppoSnapshot) {
+	for i, p := range r.params {
+		copy(p.Data, sn.params[i])
+	}
+	r.opt.Step = sn.optStep
+	for k := range sn.m {
+		copy(r.opt.M[k], sn.m[k])
+		copy(r.opt.V[k], sn.v[k])
+	}
 }
 
 // doStep runs one PPO step and records its metrics (stepper).
@@ -70,6 +103,7 @@ func (r *ppoRun) doStep(s int) (StepMetrics, error) {
 	}
 	r.pending = ppoSnapshot{rng: rng, pos: ppoPosition{Cursor: r.pos.Cursor,
 		Norm: append([]runningStd(nil), r.pos.Norm...)}}
+	r.snapshotTrainable(&r.pending)
 	met, err := r.step(s, r.sched)
 	if err != nil {
 		return StepMetrics{}, err
@@ -93,6 +127,9 @@ func (r *ppoRun) after(steps int) error {
 // failed saves the state from before a failed step when its parameters are finite, keeping
 // earlier checkpoints (stepper).
 func (r *ppoRun) failed(step int, err error) error {
+	if r.pending.params != nil {
+		r.restoreTrainable(&r.pending)
+	}
 	if !finiteParams(r.params) {
 		return fmt.Errorf("%w (parameters are not finite; the last checkpoint in %s is kept)",
 			err, r.cfg.Out)

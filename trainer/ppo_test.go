@@ -127,3 +127,31 @@ func TestPPORunsResumesAndEvaluates(t *testing.T) {
 		t.Fatalf("eval result %+v", res)
 	}
 }
+
+// TestPPOFailedStepSavesStateBefore: a step whose later minibatch update fails (a huge
+// learning rate makes the loss NaN) saves the parameters and optimiser from before the
+// step, not the ones its earlier updates changed.
+func TestPPOFailedStepSavesStateBefore(t *testing.T) {
+	cfg := ppoConfig(t, trainRewardModels(t))
+	cfg.LR, cfg.Warmup, cfg.SaveEvery = 3e5, 0, 0
+	cfg.PPO.RolloutBatch, cfg.PPO.MiniBatch, cfg.PPO.PPOEpochs = 8, 1, 2
+	err := Train(context.Background(), cfg, ort.Options{Threads: 1}, false, Hooks{})
+	if err == nil || !strings.Contains(err.Error(), "state before the step") {
+		t.Fatalf("want a failed step saved as the state before it, got %v", err)
+	}
+	raw, err := os.ReadFile(filepath.Join(cfg.Out, CheckpointFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st struct {
+		Step      int `json:"step"`
+		OptimStep int `json:"optim_step"`
+	}
+	if err := json.Unmarshal(raw, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.OptimStep != 0 {
+		t.Errorf("checkpoint %d holds %d optimiser updates, want those before the step (0)",
+			st.Step, st.OptimStep)
+	}
+}
