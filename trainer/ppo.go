@@ -384,7 +384,7 @@ func (r *ppoRun) openGraphs() error {
 	if err != nil {
 		return err
 	}
-	if err := addPPOScore(scoreModel, man.HiddenSize); err != nil {
+	if err := addPPOScore(scoreModel, man.HiddenSize, cfg.PPO.Temperature); err != nil {
 		return err
 	}
 	if r.score, err = openGraph(scoreModel, cfg.Model, []string{OutTokLogp, OutValues}, r.opts); err != nil {
@@ -399,7 +399,7 @@ func (r *ppoRun) openGraphs() error {
 	g := base.GetGraph()
 	g.Output = nil
 	l := lossBuilder{b: graphs.WrapGraph(g)}
-	tok, _ := l.tokenLogp("logits")
+	tok, _ := l.tokenLogp(temperedLogits(l.b, cfg.PPO.Temperature))
 	l.b.Output(tok, OutTokLogp, graphs.Float, "rows", "seq")
 	if r.ref, err = openGraph(base, cfg.Model, []string{OutTokLogp}, r.opts); err != nil {
 		return err
@@ -410,7 +410,7 @@ func (r *ppoRun) openGraphs() error {
 	if err != nil {
 		return err
 	}
-	spec := PPOSpec{Clip: cfg.PPO.ClipRange, ValueClip: cfg.PPO.ValueClip,
+	spec := PPOSpec{Temperature: cfg.PPO.Temperature, Clip: cfg.PPO.ClipRange, ValueClip: cfg.PPO.ValueClip,
 		VFCoef: cfg.PPO.VFCoef, EntCoef: cfg.PPO.EntCoef}
 	if err := addPPOLoss(lossModel, man.HiddenSize, spec); err != nil {
 		return err

@@ -10,6 +10,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/panacea-go/toolkit/export"
+	"github.com/panacea-go/toolkit/graphs"
+	"github.com/panacea-go/toolkit/graphs/onnxpb"
 	"github.com/panacea-go/toolkit/ort"
 )
 
@@ -153,5 +156,56 @@ func TestPPOFailedStepSavesStateBefore(t *testing.T) {
 	if st.OptimStep != 0 {
 		t.Errorf("checkpoint %d holds %d optimiser updates, want those before the step (0)",
 			st.Step, st.OptimStep)
+	}
+}
+
+// TestPPOLogProbsFollowTemperature: the PPO score graph takes log-probs of logits / T, the
+// distribution the rollouts are sampled from, and of the plain logits at T = 1.
+func TestPPOLogProbsFollowTemperature(t *testing.T) {
+	model := storiesExport(t)
+	for _, c := range []struct {
+		temp  float64
+		scale float32 // 0: no scaling node
+	}{{2, 0.5}, {1, 0}} {
+		m, err := graphs.Load(filepath.Join(model, ModelFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := addPPOScore(m, 64, c.temp); err != nil {
+			t.Fatal(err)
+		}
+		producer := map[string]*onnxpb.NodeProto{}
+		var logSoftmax *onnxpb.NodeProto
+		for _, n := range m.GetGraph().GetNode() {
+			for _, o := range n.GetOutput() {
+				producer[o] = n
+			}
+			if n.GetOpType() == "LogSoftmax" {
+				logSoftmax = n
+			}
+		}
+		in := logSoftmax.GetInput()[0]
+		if c.scale == 0 {
+			if in != export.Logits {
+				t.Errorf("T = 1: log-probs of %q, want the logits", in)
+			}
+			continue
+		}
+		mul := producer[in]
+		if mul == nil || mul.GetOpType() != "Mul" || mul.GetInput()[0] != export.Logits {
+			t.Fatalf("T = %g: log-probs of %q, want logits · 1/T", c.temp, in)
+		}
+		var k *onnxpb.TensorProto
+		for _, init := range m.GetGraph().GetInitializer() {
+			if init.GetName() == mul.GetInput()[1] {
+				k = init
+			}
+		}
+		if k == nil {
+			t.Fatalf("T = %g: scale %q is not a constant", c.temp, mul.GetInput()[1])
+		}
+		if v, err := graphs.TensorFloats(k, ""); err != nil || len(v) != 1 || v[0] != c.scale {
+			t.Errorf("T = %g: logits scaled by %v (%v), want %v", c.temp, v, err, c.scale)
+		}
 	}
 }

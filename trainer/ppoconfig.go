@@ -74,9 +74,11 @@ func (p *PPOConfig) validate(m int) []error {
 	if p.MaxNewTokens < 1 {
 		bad("max-new-tokens", "must be ≥ 1, got %d", p.MaxNewTokens)
 	}
-	if p.Temperature < 0 || p.TopP <= 0 || p.TopP > 1 {
-		bad("temperature/top-p", "temperature ≥ 0 and top-p in (0, 1] (got %g, %g)",
-			p.Temperature, p.TopP)
+	// TODO: with top-p < 1 the rollouts come from the renormalised nucleus while the
+	// log-probs PPO uses are of the whole tempered distribution (slightly off-policy).
+	if p.Temperature <= 0 || p.TopP <= 0 || p.TopP > 1 {
+		bad("temperature/top-p", "temperature > 0 (PPO learns from sampled rollouts) and "+
+			"top-p in (0, 1] (got %g, %g)", p.Temperature, p.TopP)
 	}
 	if p.RewardNorm != "running" && p.RewardNorm != "none" {
 		bad("reward-norm", "%q: want running or none", p.RewardNorm)

@@ -1,6 +1,7 @@
 package trainer
 
 import (
+	"github.com/panacea-go/toolkit/export"
 	"github.com/panacea-go/toolkit/graphs"
 	"github.com/panacea-go/toolkit/graphs/onnxpb"
 )
@@ -21,9 +22,21 @@ const (
 	OutEntropy    = "entropy"  // float (1), mean over response tokens
 )
 
-// PPOSpec holds the coefficients of the PPO loss.
+// PPOSpec holds the coefficients of the PPO loss and the rollouts' sampling temperature.
 type PPOSpec struct {
 	Clip, ValueClip, VFCoef, EntCoef float64
+	Temperature                      float64 // > 0; 1 leaves the logits as they are
+}
+
+// temperedLogits returns the logits the rollouts were sampled from, logits / T, so that
+// the policy's, the old policy's and the reference's log-probs all describe the sampling
+// distribution (with T ≠ 1 the unscaled ones would make PPO off-policy and the KL estimate
+// biased). https://onnx.ai/onnx/operators/onnx__Mul.html
+func temperedLogits(b *graphs.Builder, temperature float64) string {
+	if temperature == 1 || temperature <= 0 {
+		return export.Logits
+	}
+	return b.Op("Mul", export.Logits, b.ScalarFloat(1/temperature, graphs.Float))
 }
 
 // addValueHead adds V = hidden·w + b (rows, seq) with w (H, 1) and b (1) graph inputs. The
@@ -35,9 +48,9 @@ func addValueHead(b *graphs.Builder, hidden string, size int) string {
 	return b.Op("Add", b.Op("Squeeze", v, b.ConstInt64(-1)), ValueBias)
 }
 
-// addPPOScore turns a policy graph into one whose outputs are tok_logp and values, for
-// scoring rollouts (the old policy's log-probs and values).
-func addPPOScore(model *onnxpb.ModelProto, hiddenSize int) error {
+// addPPOScore turns a policy graph into one whose outputs are tok_logp (of logits / T) and
+// values, for scoring rollouts (the old policy's log-probs and values).
+func addPPOScore(model *onnxpb.ModelProto, hiddenSize int, temperature float64) error {
 	g := model.GetGraph()
 	hidden, err := hiddenValue(g)
 	if err != nil {
@@ -47,7 +60,7 @@ func addPPOScore(model *onnxpb.ModelProto, hiddenSize int) error {
 	l := lossBuilder{b: graphs.WrapGraph(g)}
 	prev := l.b.Scope("ppo")
 	defer l.b.Scope(prev)
-	tok, _ := l.tokenLogp("logits")
+	tok, _ := l.tokenLogp(temperedLogits(l.b, temperature))
 	values := addValueHead(l.b, hidden, hiddenSize)
 	l.b.Output(tok, OutTokLogp, graphs.Float, "rows", "seq")
 	l.b.Output(values, OutValues, graphs.Float, "rows", "seq")
@@ -63,7 +76,8 @@ func addPPOScore(model *onnxpb.ModelProto, hiddenSize int) error {
 //	H     = Σ W·(−Σ_v p_v log p_v)
 //	loss  = L_pg + c_v·L_v − c_e·H
 //
-// Outputs: loss, pg_loss, v_loss, entropy (each (1)) and tok_logp (rows, seq).
+// Log-probabilities are of logits / spec.Temperature (see temperedLogits). Outputs: loss,
+// pg_loss, v_loss, entropy (each (1)) and tok_logp (rows, seq).
 // https://onnx.ai/onnx/operators/onnx__Clip.html, https://onnx.ai/onnx/operators/onnx__Max.html
 func addPPOLoss(model *onnxpb.ModelProto, hiddenSize int, spec PPOSpec) error {
 	g := model.GetGraph()
@@ -85,7 +99,8 @@ func addPPOLoss(model *onnxpb.ModelProto, hiddenSize int, spec PPOSpec) error {
 			b.ConstInt64(-1)), b.ConstInt64(0)}, graphs.AttrInt("keepdims", 1))
 	}
 
-	tok, logp := l.tokenLogp("logits")
+	logits := temperedLogits(b, spec.Temperature)
+	tok, logp := l.tokenLogp(logits)
 	ratio := b.Op("Exp", b.Op("Sub", tok, InOldLogp))
 	negA := b.Op("Neg", InAdvantages)
 	clipped := b.Op("Clip", ratio, f(1-spec.Clip), f(1+spec.Clip))
@@ -100,7 +115,7 @@ func addPPOLoss(model *onnxpb.ModelProto, hiddenSize int, spec PPOSpec) error {
 	loss := b.Op("Add", pg, b.Op("Mul", f(spec.VFCoef), vl))
 	ent := ""
 	if spec.EntCoef > 0 {
-		p := b.Node("Softmax", []string{"logits"}, graphs.AttrInt("axis", -1))
+		p := b.Node("Softmax", []string{logits}, graphs.AttrInt("axis", -1))
 		h := b.Op("Neg", b.Node("ReduceSum", []string{b.Op("Mul", p, logp), b.ConstInt64(-1)},
 			graphs.AttrInt("keepdims", 0))) // (rows, seq)
 		ent = sum(h)
