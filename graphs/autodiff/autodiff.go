@@ -87,7 +87,7 @@ func Differentiate(m *onnxpb.ModelProto, cfg Config) (*Result, error) {
 	b := graphs.WrapGraph(g)
 	c := &Ctx{b: b, info: info, consts: map[constKey]string{}, shapes: map[string]string{},
 		recompute: cfg.Recompute, clones: map[string]string{}, scatters: map[string]scatter{},
-		links: map[string]chainLink{}}
+		links: map[string]chainLink{}, products: map[string]product{}}
 	c.indexForward(forward)
 
 	// Seed: dLoss/dLoss = 1 (every element, for a loss of one element).

@@ -38,6 +38,9 @@ type Ctx struct {
 	scatters map[string]scatter
 
 	links   map[string]chainLink // cotangent → the Gemm that may take a C input
+	// products records dA = G·Bᵀ of batched MatMuls Y = A·B (no broadcasting), so that a
+	// Softmax producing A can use Y and G (softmaxRule).
+	products map[string]product
 	rewired bool                 // a chain link took a C input: the nodes need sorting
 
 	recompute  func(*onnxpb.NodeProto) bool
@@ -311,6 +314,12 @@ func (c *Ctx) zerosLike(v string) string { return c.fill(c.ShapeOf(v), 0, c.info
 
 // onesLike returns ones of v's shape and element type.
 func (c *Ctx) onesLike(v string) string { return c.fill(c.ShapeOf(v), 1, c.info.Elem(v)) }
+
+// product is the cotangent dA = G·Bᵀ of Y = A·B: a the forward value A, g the cotangent
+// of Y, y the forward Y.
+type product struct {
+	a, g, y string
+}
 
 // chainLink is a cotangent made by a Gemm without a C input (the input gradient of a
 // MatMul by a weight): gemm is that Gemm's output, and shape2d, when set, the shape that

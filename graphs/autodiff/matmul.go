@@ -13,7 +13,7 @@ import (
 // that B is never transposed into a copy, and dB = Gemm(A₂, G₂, transA) with A and G
 // flattened to 2-D, one matrix product instead of a batched product and a sum.
 // https://onnx.ai/onnx/operators/onnx__MatMul.html
-func matMulRule(c *Ctx, _ *onnxpb.NodeProto, dy []string) ([]string, error) {
+func matMulRule(c *Ctx, n *onnxpb.NodeProto, dy []string) ([]string, error) {
 	a, b, g := c.X(0), c.X(1), dy[0]
 	ra, err := c.Rank(a)
 	if err != nil {
@@ -63,6 +63,9 @@ func matMulRule(c *Ctx, _ *onnxpb.NodeProto, dy []string) ([]string, error) {
 			dx[0] = c.SumTo(c.Op("Squeeze", d, c.Ints(-2)), c.X(0))
 		} else {
 			dx[0] = c.sumToBatch(d, c.X(0))
+			if dx[0] == d && !promotedB {
+				c.products[d] = product{a: passes.Input(n, 0), g: g, y: c.Y(0)}
+			}
 		}
 	}
 	if c.Needs(1) {

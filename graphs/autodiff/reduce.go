@@ -104,11 +104,27 @@ func (c *Ctx) countRatio(x, y string) string {
 }
 
 // softmaxRule: y = softmax(x) along axis. dx = y·(g − Σ_axis g·y).
+//
+// When y's only cotangent is that of a product O = y·V along the softmax axis (attention:
+// probabilities times values), g = dO·Vᵀ and Σ_j g_ij·y_ij = Σ_j (dO_i·V_j)·y_ij = dO_i·O_i,
+// a sum over V's columns (the head size) instead of over the keys:
+//
+//	dx = y·(g − Σ_last dO·O)
+//
 // https://onnx.ai/onnx/operators/onnx__Softmax.html
 func softmaxRule(c *Ctx, n *onnxpb.NodeProto, dy []string) ([]string, error) {
 	y := c.Y(0)
-	axis := c.Ints(passes.AttrInt(n, "axis", -1))
-	s := c.ReduceSum(c.Op("Mul", dy[0], y), axis, true)
+	axis := passes.AttrInt(n, "axis", -1)
+	if r := c.info.Shape(n.GetOutput()[0]).Rank(); axis < 0 && r > 0 {
+		axis += int64(r)
+	}
+	var s string
+	if p, ok := c.products[dy[0]]; ok && p.a == n.GetOutput()[0] &&
+		axis == int64(c.info.Shape(n.GetOutput()[0]).Rank()-1) {
+		s = c.ReduceSum(c.Op("Mul", p.g, p.y), c.Ints(-1), true)
+	} else {
+		s = c.ReduceSum(c.Op("Mul", dy[0], y), c.Ints(axis), true)
+	}
 	return []string{c.Op("Mul", y, c.Op("Sub", dy[0], s))}, nil
 }
 

@@ -167,6 +167,21 @@ func ruleCases() []gradCase {
 			build: single("ReduceLogSumExp", 1, a("keepdims", 0))},
 		gradCase{name: "Softmax/last", in: []tin{f(2, 3, 4)}, build: single("Softmax", 1)},
 		gradCase{name: "Softmax/axis1", in: []tin{f(2, 3, 4)}, build: single("Softmax", 1, a("axis", 1))},
+		// Attention-shaped: probabilities times values (the dO·O shortcut), alone, with the
+		// probabilities also an output, and with the values broadcast over a head axis.
+		gradCase{name: "Softmax/times-values", in: []tin{f(2, 3, 4), f(2, 4, 5)},
+			build: func(b *graphs.Builder, in []string) []string {
+				return []string{b.Op("MatMul", b.Node("Softmax", in[:1], a("axis", -1)), in[1])}
+			}},
+		gradCase{name: "Softmax/times-values-shared", in: []tin{f(2, 3, 4), f(2, 4, 5)},
+			build: func(b *graphs.Builder, in []string) []string {
+				p := b.Node("Softmax", in[:1], a("axis", 2))
+				return []string{b.Op("MatMul", p, in[1]), p}
+			}},
+		gradCase{name: "Softmax/times-values-broadcast", in: []tin{f(2, 3, 3, 4), f(2, 1, 4, 5)},
+			build: func(b *graphs.Builder, in []string) []string {
+				return []string{b.Op("MatMul", b.Node("Softmax", in[:1], a("axis", -1)), in[1])}
+			}},
 		gradCase{name: "LogSoftmax/last", in: []tin{f(2, 3, 5)}, build: single("LogSoftmax", 1)},
 		gradCase{name: "LogSoftmax/axis0", in: []tin{f(3, 4)}, build: single("LogSoftmax", 1, a("axis", 0))},
 		gradCase{name: "LogSoftmax/gathered", in: []tin{f(2, 3, 5),
@@ -376,5 +391,30 @@ func TestHeadPickSkipsScatter(t *testing.T) {
 		if n.GetOpType() == "ScatterElements" {
 			t.Errorf("backward keeps %s", n.GetName())
 		}
+	}
+}
+
+// TestSoftmaxTimesValuesSumsOverValues checks that the softmax of attention-shaped graphs
+// sums dO·O (over the values' columns), not dP·P (over the keys).
+func TestSoftmaxTimesValuesSumsOverValues(t *testing.T) {
+	b := graphs.NewBuilder("attn")
+	x := b.Input("x", graphs.Float, 2, 8, 8)
+	v := b.Input("v", graphs.Float, 2, 8, 4)
+	o := b.Op("MatMul", b.Node("Softmax", []string{x}, graphs.AttrInt("axis", -1)), v)
+	loss := b.Node("ReduceSum", []string{o}, graphs.AttrInt("keepdims", 0))
+	b.Output(loss, "loss", graphs.Float)
+	m := b.Model("test")
+	if _, err := Differentiate(m, Config{Loss: loss, Wrt: []string{x}}); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, n := range m.GetGraph().GetNode() {
+		if n.GetOpType() == "Mul" && strings.Contains(n.GetName(), "Softmax") &&
+			slices.Contains(n.GetInput(), o) {
+			found = true
+		}
+	}
+	if !found {
+		t.Error("the softmax backward does not multiply dO by the product's output")
 	}
 }
