@@ -37,11 +37,11 @@ type Ctx struct {
 	// zeros, so that logSoftmaxRule can fold the zeros away.
 	scatters map[string]scatter
 
-	links   map[string]chainLink // cotangent → the Gemm that may take a C input
+	links map[string]chainLink // cotangent → the Gemm that may take a C input
 	// products records dA = G·Bᵀ of batched MatMuls Y = A·B (no broadcasting), so that a
 	// Softmax producing A can use Y and G (softmaxRule).
 	products map[string]product
-	rewired bool                 // a chain link took a C input: the nodes need sorting
+	rewired  bool // a chain link took a C input: the nodes need sorting
 
 	recompute  func(*onnxpb.NodeProto) bool
 	producer   map[string]*onnxpb.NodeProto
