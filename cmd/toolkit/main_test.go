@@ -88,11 +88,23 @@ func TestBadInput(t *testing.T) {
 	if err := os.WriteFile(badCfg, []byte("model: x\nmax-new-tokenz: 3\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	fracCfg := filepath.Join(t.TempDir(), "frac.yaml")
+	negCfg := filepath.Join(t.TempDir(), "neg.yaml")
+	for path, key := range map[string]string{fracCfg: "steps: 2.7", negCfg: "seed: -1"} {
+		pku := filepath.Join(testutil.SharedData(t, "pku-saferlhf"), "alpaca7b-test-head190.jsonl")
+		body := "model: " + out + "\nout: " + t.TempDir() + "\n" + key + "\ndata:\n  dimensions:\n" +
+			"    - {name: helpful, source: " + pku + ", label: better_response_id}\n"
+		if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	cases := []struct {
 		name string
 		args []string
 		want string
 	}{
+		{"fractional steps in a config", []string{"train", "--config", fracCfg}, "steps"},
+		{"negative seed in a config", []string{"train", "--config", negCfg}, "seed"},
 		{"missing model", []string{"generate", "--model", filepath.Join(out, "nope"),
 			"--prompt", "x"}, "nope"},
 		{"lambda on a base model", []string{"generate", "--model", out, "--prompt", "x",

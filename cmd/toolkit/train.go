@@ -5,12 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"syscall"
 
+	"github.com/go-viper/mapstructure/v2"
 	"github.com/spf13/cobra"
 	"github.com/spf13/viper"
 
@@ -173,7 +176,9 @@ func runTrain(cmd *cobra.Command, _ []string) error {
 // file (whose data: section becomes the data config).
 func trainConfig(cmd *cobra.Command, v *viper.Viper) (*trainer.Config, error) {
 	cfg := trainer.Defaults()
-	if err := v.Unmarshal(&cfg); err != nil {
+	if err := v.Unmarshal(&cfg, viper.DecodeHook(mapstructure.ComposeDecodeHookFunc(
+		wholeNumbers, mapstructure.StringToTimeDurationHookFunc(),
+		mapstructure.StringToSliceHookFunc(",")))); err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
 	path := v.GetString("config")
@@ -195,6 +200,33 @@ func trainConfig(cmd *cobra.Command, v *viper.Viper) (*trainer.Config, error) {
 		}
 	}
 	return &cfg, nil
+}
+
+// wholeNumbers refuses what the decoder would otherwise truncate or wrap silently: a
+// fraction for an integer setting (steps: 2.7) and a negative number for an unsigned one
+// (seed: -1). Flags already refuse both.
+func wholeNumbers(from, to reflect.Type, data any) (any, error) {
+	isInt := func(k reflect.Kind) bool { return k >= reflect.Int && k <= reflect.Int64 }
+	isUint := func(k reflect.Kind) bool { return k >= reflect.Uint && k <= reflect.Uint64 }
+	if !isInt(to.Kind()) && !isUint(to.Kind()) {
+		return data, nil
+	}
+	var f float64
+	switch x := reflect.ValueOf(data); {
+	case x.CanFloat():
+		f = x.Float()
+	case x.CanInt():
+		f = float64(x.Int())
+	default:
+		return data, nil
+	}
+	if f != math.Trunc(f) {
+		return nil, fmt.Errorf("%v is not a whole number", data)
+	}
+	if isUint(to.Kind()) && f < 0 {
+		return nil, fmt.Errorf("%v is negative", data)
+	}
+	return data, nil
 }
 
 // configPath returns a path setting. A relative path written in the config file resolves
