@@ -46,6 +46,14 @@ func (g *gb) declareInputs(layers, kvHeads, headDim int, withPast bool) *graphIn
 		maskLen = "total"
 	}
 	in.mask = g.Input(AttentionMask, graphs.Int64, "batch", maskLen)
+	if !withPast {
+		// A mask of another length would broadcast (length 1) or fail deep inside the
+		// graph; this Reshape to input_ids' shape makes it fail here, under a name that
+		// says why. https://onnx.ai/onnx/operators/onnx__Reshape.html
+		prev := g.Scope("attention_mask_must_match_input_ids")
+		in.mask = g.Op("Reshape", in.mask, g.Op("Shape", in.ids))
+		g.Scope(prev)
+	}
 	if withPast {
 		for i := range layers {
 			for _, kind := range []string{"key", "value"} {

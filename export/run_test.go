@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	onnx "github.com/yalue/onnxruntime_go"
@@ -170,4 +171,36 @@ func argmaxLast(logits []float32, b, seq, vocab int) (int, float32) {
 		}
 	}
 	return best, row[best]
+}
+
+// TestMaskLengthMustMatchWithoutPast: an export without a KV cache refuses an attention
+// mask whose length differs from input_ids' (length 1 would otherwise broadcast and drop
+// the causal mask), naming why.
+func TestMaskLengthMustMatchWithoutPast(t *testing.T) {
+	l := exportAndOpen(t, testutil.SharedData(t, "stories260k-hf"), Options{})
+	ids := []int64{1, 400, 300, 200}
+	for _, maskLen := range []int{1, 3, 5} {
+		idsT, err := onnx.NewTensor(onnx.NewShape(1, int64(len(ids))), ids)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mask := make([]int64, maskLen)
+		for i := range mask {
+			mask[i] = 1
+		}
+		maskT, err := onnx.NewTensor(onnx.NewShape(1, int64(maskLen)), mask)
+		if err != nil {
+			t.Fatal(err)
+		}
+		logits, err := onnx.NewEmptyTensor[float32](onnx.NewShape(1, int64(len(ids)),
+			int64(l.m.VocabSize)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = l.s.Run([]onnx.Value{idsT, maskT}, []onnx.Value{logits})
+		ort.DestroyAll(idsT, maskT, logits)
+		if err == nil || !strings.Contains(err.Error(), "attention_mask_must_match_input_ids") {
+			t.Errorf("mask of %d for %d ids: got %v", maskLen, len(ids), err)
+		}
+	}
 }
