@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"slices"
 
@@ -46,6 +47,11 @@ type LMShape struct {
 
 // OpenLM opens dir/model.onnx. The shape comes from the export manifest.
 func OpenLM(dir string, shape LMShape, o ort.Options) (*LM, error) {
+	if _, err := os.Stat(filepath.Join(dir, RewardFile)); err == nil {
+		return nil, fmt.Errorf("trainer: %s is a reward model (input ids → one score per row, "+
+			"see its %s), not a language model: generate with its base model or a training run",
+			dir, RewardFile)
+	}
 	model, err := graphs.Load(filepath.Join(dir, ModelFile))
 	if err != nil {
 		return nil, err

@@ -89,7 +89,7 @@ func prepareRunDir(cfg *Config, resume bool) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	paths := []*string{&cfg.Model, &cfg.Data.BaseDir}
+	paths := []*string{&cfg.Model, &cfg.Out, &cfg.Data.BaseDir}
 	for i := range cfg.PPO.RewardModels {
 		paths = append(paths, &cfg.PPO.RewardModels[i])
 	}

@@ -96,6 +96,13 @@ func TestRewardModelTrainsAndDeploys(t *testing.T) {
 					info.Train.Loss, math.Ln2)
 			}
 			checkRewardGraph(t, cfg.Out)
+			if _, err := OpenLM(cfg.Out, LMShape{}, o); err == nil ||
+				!strings.Contains(err.Error(), "is a reward model") {
+				t.Errorf("OpenLM on a reward folder: got %v", err)
+			}
+			if !filepath.IsAbs(info.Config.Out) {
+				t.Errorf("reward.json records out %q, not an absolute path", info.Config.Out)
+			}
 			ds := loadRewardData(t, cfg)
 			d := ds.Dims[0]
 			if info.Train.Pairs != len(d.Train.Pairs) || info.Eval.Pairs != len(d.Eval.Pairs) ||
