@@ -74,16 +74,7 @@ func evalPPOSplit(runDir string, cfg *Config, split string, grid [][]float64, eo
 	}
 
 	// The trained model under every λ.
-	var rowsP [][]int
-	var lam []float32
-	for _, l := range grid {
-		for _, p := range prompts {
-			rowsP = append(rowsP, p)
-			for _, v := range l {
-				lam = append(lam, float32(v))
-			}
-		}
-	}
+	rowsP, lam := everyLambda(grid, prompts)
 	resp, err := generateChunks(runDir, man, rowsP, lam, m, cfg.PPO.MaxNewTokens, eo, o)
 	if err != nil {
 		return nil, err
@@ -134,6 +125,22 @@ func evalPPOSplit(runDir string, cfg *Config, split string, grid [][]float64, eo
 	}
 	se.BaseHypervolume, err = lambda.Hypervolume([][]float64{baseVals}, ref, nil)
 	return se, err
+}
+
+// everyLambda pairs every prompt with every λ (all prompts under the first λ, then the
+// next): the rows and their λ, row-major (rows, m).
+func everyLambda(lambdas [][]float64, prompts [][]int) ([][]int, []float32) {
+	var rows [][]int
+	var lam []float32
+	for _, l := range lambdas {
+		for _, p := range prompts {
+			rows = append(rows, p)
+			for _, v := range l {
+				lam = append(lam, float32(v))
+			}
+		}
+	}
+	return rows, lam
 }
 
 // generateChunks greedily continues rows with the model in dir (with per-row λ when m > 0),

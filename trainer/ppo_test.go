@@ -46,20 +46,7 @@ func trainRewardModels(t *testing.T) []string {
 }
 
 func readPPOMetrics(t *testing.T, dir string) []PPOMetrics {
-	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(dir, MetricsFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []PPOMetrics
-	for _, line := range bytes.Split(bytes.TrimSpace(raw), []byte("\n")) {
-		var m PPOMetrics
-		if err := json.Unmarshal(line, &m); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, m)
-	}
-	return out
+	return readJSONLines[PPOMetrics](t, filepath.Join(dir, MetricsFile))
 }
 
 // TestPPORunsResumesAndEvaluates runs PPO for a few steps: the first step's KL against the

@@ -51,13 +51,11 @@ func addValueHead(b *graphs.Builder, hidden string, size int) string {
 // addPPOScore turns a policy graph into one whose outputs are tok_logp (of logits / T) and
 // values, for scoring rollouts (the old policy's log-probs and values).
 func addPPOScore(model *onnxpb.ModelProto, hiddenSize int, temperature float64) error {
-	g := model.GetGraph()
-	hidden, err := hiddenValue(g)
+	b, hidden, err := trunk(model.GetGraph())
 	if err != nil {
 		return err
 	}
-	g.Output = nil
-	l := lossBuilder{b: graphs.WrapGraph(g)}
+	l := lossBuilder{b: b}
 	prev := l.b.Scope("ppo")
 	defer l.b.Scope(prev)
 	tok, _ := l.tokenLogp(temperedLogits(l.b, temperature))
@@ -80,14 +78,11 @@ func addPPOScore(model *onnxpb.ModelProto, hiddenSize int, temperature float64) 
 // pg_loss, v_loss, entropy (each (1)) and tok_logp (rows, seq).
 // https://onnx.ai/onnx/operators/onnx__Clip.html, https://onnx.ai/onnx/operators/onnx__Max.html
 func addPPOLoss(model *onnxpb.ModelProto, hiddenSize int, spec PPOSpec) error {
-	g := model.GetGraph()
-	hidden, err := hiddenValue(g)
+	b, hidden, err := trunk(model.GetGraph())
 	if err != nil {
 		return err
 	}
-	g.Output = nil
-	l := lossBuilder{b: graphs.WrapGraph(g)}
-	b := l.b
+	l := lossBuilder{b: b}
 	prev := b.Scope("ppo")
 	defer b.Scope(prev)
 	for _, in := range []string{InOldLogp, InAdvantages, InReturns, InOldValues, InTokenWeight} {

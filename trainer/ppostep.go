@@ -412,16 +412,7 @@ func (r *ppoRun) writeSamples(step int) error {
 		centre[i] = 1 / float64(r.m)
 	}
 	lambdas = append(lambdas, centre)
-	var rowsP [][]int
-	var lam []float32
-	for _, l := range lambdas {
-		for _, p := range prompts {
-			rowsP = append(rowsP, p)
-			for _, v := range l {
-				lam = append(lam, float32(v))
-			}
-		}
-	}
+	rowsP, lam := everyLambda(lambdas, prompts)
 	lamT, err := tensor(lam, int64(len(rowsP)), int64(r.m))
 	if err != nil {
 		return err

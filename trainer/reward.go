@@ -189,21 +189,7 @@ func (r *rewardRun) openStep() error {
 	if r.step, err = openGraph(model, cfg.Model, outputs, r.opts); err != nil {
 		return err
 	}
-	for _, p := range r.params {
-		t, err := tensor(p.Data, p.Shape...)
-		if err != nil {
-			return err
-		}
-		r.pTensors = append(r.pTensors, t)
-		g, err := onnx.NewEmptyTensor[float32](onnx.NewShape(p.Shape...))
-		if err != nil {
-			return fmt.Errorf("trainer: %w", err)
-		}
-		r.grads = append(r.grads, g)
-		r.acc = append(r.acc, make([]float32, len(p.Data)))
-	}
-	r.opt = NewAdamW(r.params, cfg.Beta1, cfg.Beta2, 1e-8, cfg.WeightDecay)
-	return nil
+	return r.bindParams()
 }
 
 // forward runs the step graph on one batch of pairs and returns the loss, each row's score
@@ -486,9 +472,11 @@ func (r *rewardRun) computeFeatures(sb *stepBatch) error {
 // pooledRows returns the cached features of a batch's rows (rows, H), computing those of
 // rows not seen before (a batch the cache pass did not make, e.g. other truncation).
 func (r *rewardRun) pooledRows(sb *stepBatch) ([]float32, error) {
+	keys := make([]string, sb.rows)
 	var missing []int
 	for row := range sb.rows {
-		if _, ok := r.features[rowKey(sb, row)]; !ok {
+		keys[row] = rowKey(sb, row)
+		if _, ok := r.features[keys[row]]; !ok {
 			missing = append(missing, row)
 		}
 	}
@@ -498,8 +486,8 @@ func (r *rewardRun) pooledRows(sb *stepBatch) ([]float32, error) {
 		}
 	}
 	out := make([]float32, 0, sb.rows*r.man.HiddenSize)
-	for row := range sb.rows {
-		out = append(out, r.features[rowKey(sb, row)]...)
+	for _, k := range keys {
+		out = append(out, r.features[k]...)
 	}
 	return out, nil
 }

@@ -140,13 +140,22 @@ func rewardBase(cfg *Config, man *export.Manifest, asInputs bool) (*rewardModel,
 	if err != nil {
 		return nil, err
 	}
-	g := rm.model.GetGraph()
-	if rm.hidden, err = hiddenValue(g); err != nil {
+	if rm.b, rm.hidden, err = trunk(rm.model.GetGraph()); err != nil {
 		return nil, err
 	}
-	g.Output = nil
-	rm.b = graphs.WrapGraph(g)
 	return rm, nil
+}
+
+// trunk prepares a model's graph for a new head: it finds the final hidden state (see
+// hiddenValue), drops the graph's outputs (the caller adds its own) and returns a builder
+// on the graph.
+func trunk(g *onnxpb.GraphProto) (*graphs.Builder, string, error) {
+	hidden, err := hiddenValue(g)
+	if err != nil {
+		return nil, "", err
+	}
+	g.Output = nil
+	return graphs.WrapGraph(g), hidden, nil
 }
 
 // rewardModel is a base model on its way to a reward graph.

@@ -196,6 +196,13 @@ func (r *run) openStep(man *export.Manifest) error {
 	if r.step, err = openGraph(model, cfg.Model, outputs, stepOpts); err != nil {
 		return err
 	}
+	return r.bindParams()
+}
+
+// bindParams makes what a step needs for r.params: a tensor wrapping each parameter's
+// slice (fed to the step graph), a gradient output tensor and accumulator each, and the
+// optimiser.
+func (r *run) bindParams() error {
 	for _, p := range r.params {
 		t, err := tensor(p.Data, p.Shape...)
 		if err != nil {
@@ -204,12 +211,12 @@ func (r *run) openStep(man *export.Manifest) error {
 		r.pTensors = append(r.pTensors, t)
 		g, err := onnx.NewEmptyTensor[float32](onnx.NewShape(p.Shape...))
 		if err != nil {
-			return err
+			return fmt.Errorf("trainer: %w", err)
 		}
 		r.grads = append(r.grads, g)
 		r.acc = append(r.acc, make([]float32, len(p.Data)))
 	}
-	r.opt = NewAdamW(r.params, cfg.Beta1, cfg.Beta2, 1e-8, cfg.WeightDecay)
+	r.opt = NewAdamW(r.params, r.cfg.Beta1, r.cfg.Beta2, 1e-8, r.cfg.WeightDecay)
 	return nil
 }
 

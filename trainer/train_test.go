@@ -16,16 +16,21 @@ import (
 var errKilled = errors.New("killed")
 
 func readMetrics(t *testing.T, dir string) []StepMetrics {
+	return readJSONLines[StepMetrics](t, filepath.Join(dir, MetricsFile))
+}
+
+// readJSONLines decodes one T per line of a JSON-lines file.
+func readJSONLines[T any](t *testing.T, path string) []T {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(dir, MetricsFile))
+	raw, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []StepMetrics
+	var out []T
 	for _, line := range bytes.Split(bytes.TrimSpace(raw), []byte("\n")) {
-		var m StepMetrics
+		var m T
 		if err := json.Unmarshal(line, &m); err != nil {
-			t.Fatalf("metrics line %q: %v", line, err)
+			t.Fatalf("%s: line %q: %v", path, line, err)
 		}
 		out = append(out, m)
 	}
