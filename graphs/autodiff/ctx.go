@@ -176,11 +176,12 @@ func (c *Ctx) NodeN(op string, inputs []string, n int, attrs ...graphs.Attr) []s
 }
 
 // fresh adds a node with one output that is never shared with an identical request (see
-// NodeN), for values that are modified later (chain links).
-func (c *Ctx) fresh(op string, inputs []string, attrs ...graphs.Attr) string {
+// NodeN), for values that are modified later (chain links), and returns the node too.
+func (c *Ctx) fresh(op string, inputs []string, attrs ...graphs.Attr) (string, *onnxpb.NodeProto) {
 	out := c.b.Node(op, inputs, attrs...)
-	c.infer(c.b.G.Node[len(c.b.G.Node)-1])
-	return out
+	n := c.b.G.Node[len(c.b.G.Node)-1]
+	c.infer(n)
+	return out, n
 }
 
 // Op adds a node with one output and no attributes.
@@ -322,11 +323,12 @@ type product struct {
 }
 
 // chainLink is a cotangent made by a Gemm without a C input (the input gradient of a
-// MatMul by a weight): gemm is that Gemm's output, and shape2d, when set, the shape that
-// turns a cotangent of the value into the Gemm's 2-D output (the cotangent is the Gemm's
-// output seen through a Reshape). Such a cotangent is read only by the accumulation.
+// MatMul by a weight): gemm is that Gemm node, and shape2d, when set, the shape that turns
+// a cotangent of the value into the Gemm's 2-D output (the cotangent is the Gemm's output
+// seen through a Reshape). Such a cotangent is read only by the accumulation.
 type chainLink struct {
-	gemm, shape2d string
+	gemm    *onnxpb.NodeProto
+	shape2d string
 }
 
 // accumulate sums the cotangent contributions that reached value v. Contributions made by
@@ -371,23 +373,11 @@ func (c *Ctx) accumulate(v string, parts []string) string {
 		if l.shape2d != "" {
 			in = c.Op("Reshape", acc, l.shape2d)
 		}
-		gemm := c.producerOf(l.gemm)
-		gemm.Input = append(gemm.Input, in)
+		l.gemm.Input = append(l.gemm.Input, in)
 		c.rewired = true
 		acc = p
 	}
 	return acc
-}
-
-// producerOf returns the backward node that outputs v.
-func (c *Ctx) producerOf(v string) *onnxpb.NodeProto {
-	nodes := c.b.G.GetNode()
-	for i := len(nodes) - 1; i >= 0; i-- {
-		if slices.Contains(nodes[i].GetOutput(), v) {
-			return nodes[i]
-		}
-	}
-	panic("autodiff: no producer for chain link " + v)
 }
 
 // ReduceSum sums x over the given axes; axes is a 1-D int64 value (see [Ctx.Ints]).

@@ -84,8 +84,8 @@ func matMulRule(c *Ctx, n *onnxpb.NodeProto, dy []string) ([]string, error) {
 // cotangents of A, the others reach it as its C input instead of through a Sum.
 func (c *Ctx) matMulWeightInputGrad(a, b, g string, ra int) string {
 	if ra == 2 {
-		out := c.fresh("Gemm", []string{g, b}, graphs.AttrInt("transB", 1))
-		c.links[out] = chainLink{gemm: out}
+		out, gemm := c.fresh("Gemm", []string{g, b}, graphs.AttrInt("transB", 1))
+		c.links[out] = chainLink{gemm: gemm}
 		return out
 	}
 	if sc, ok := c.scatters[g]; ok && sc.base != "" && sc.axis == int64(ra-1) {
@@ -94,8 +94,8 @@ func (c *Ctx) matMulWeightInputGrad(a, b, g string, ra int) string {
 		}
 	}
 	g2 := c.Op("Reshape", g, c.lastDimShape(b, 1))
-	gemm := c.fresh("Gemm", []string{g2, b}, graphs.AttrInt("transB", 1))
-	out := c.fresh("Reshape", []string{gemm, c.ShapeOf(a)})
+	prod, gemm := c.fresh("Gemm", []string{g2, b}, graphs.AttrInt("transB", 1))
+	out, _ := c.fresh("Reshape", []string{prod, c.ShapeOf(a)})
 	c.links[out] = chainLink{gemm: gemm, shape2d: c.lastDimShape(a, -1)}
 	return out
 }
@@ -128,8 +128,8 @@ func (c *Ctx) scatterWeightInputGrad(a, b string, sc scatter, ra int) (string, b
 		return c.Op("Reshape", c.Op("Add", scaled, picked), c.ShapeOf(a)), true
 	}
 	d2 := c.Op("Reshape", sc.base, c.lastDimShape(b, 1))
-	gemm := c.fresh("Gemm", []string{d2, b, picked}, graphs.AttrInt("transB", 1))
-	return c.fresh("Reshape", []string{gemm, c.ShapeOf(a)}), true
+	gemm := c.Node("Gemm", []string{d2, b, picked}, graphs.AttrInt("transB", 1))
+	return c.Op("Reshape", gemm, c.ShapeOf(a)), true
 }
 
 // matMulWeightGrad returns dB = Σ_batch Aᵀ·G for a 2-D B: Gemm(A₂, G₂, transA) with A and G

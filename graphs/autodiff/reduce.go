@@ -115,12 +115,12 @@ func (c *Ctx) countRatio(x, y string) string {
 func softmaxRule(c *Ctx, n *onnxpb.NodeProto, dy []string) ([]string, error) {
 	y := c.Y(0)
 	axis := passes.AttrInt(n, "axis", -1)
-	if r := c.info.Shape(n.GetOutput()[0]).Rank(); axis < 0 && r > 0 {
-		axis += int64(r)
+	rank := int64(c.info.Shape(n.GetOutput()[0]).Rank())
+	if axis < 0 && rank > 0 {
+		axis += rank
 	}
 	var s string
-	if p, ok := c.products[dy[0]]; ok && p.a == n.GetOutput()[0] &&
-		axis == int64(c.info.Shape(n.GetOutput()[0]).Rank()-1) {
+	if p, ok := c.products[dy[0]]; ok && p.a == n.GetOutput()[0] && axis == rank-1 {
 		s = c.ReduceSum(c.Op("Mul", p.g, p.y), c.Ints(-1), true)
 	} else {
 		s = c.ReduceSum(c.Op("Mul", dy[0], y), c.Ints(axis), true)
