@@ -2,7 +2,9 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 
@@ -70,31 +72,26 @@ func readDataConfig(path string) (*datasets.DataConfig, string, error) {
 	if err != nil {
 		return nil, "", fmt.Errorf("data: %w", err)
 	}
-	var probe struct {
-		Model string    `yaml:"model"`
-		Data  yaml.Node `yaml:"data"`
-	}
-	if err := yaml.Unmarshal(raw, &probe); err != nil {
-		return nil, "", fmt.Errorf("data: %s: %w", path, err)
-	}
-	if probe.Data.Kind == 0 {
-		cfg, err := datasets.LoadDataConfig(path)
-		return cfg, "", err
-	}
-	// Decode the section in place (not re-marshalled), so that an unknown key's error names
-	// its line in the file; the training keys around it land in Rest.
+	// One strict decode: the data: section in place, so that an unknown key's error names
+	// its line in the file; the training keys around it land in Rest. A file without a
+	// data: key is a data config of its own.
 	var doc struct {
-		Data datasets.DataConfig `yaml:"data"`
-		Rest map[string]any      `yaml:",inline"`
+		Model string               `yaml:"model"`
+		Data  *datasets.DataConfig `yaml:"data"`
+		Rest  map[string]any       `yaml:",inline"`
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(raw))
 	dec.KnownFields(true)
-	if err := dec.Decode(&doc); err != nil {
-		return nil, "", fmt.Errorf("data: %s: data: %w", path, err)
+	if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
+		return nil, "", fmt.Errorf("data: %s: %w", path, err)
 	}
-	cfg := &doc.Data
+	if doc.Data == nil {
+		cfg, err := datasets.LoadDataConfig(path)
+		return cfg, "", err
+	}
+	cfg := doc.Data
 	cfg.BaseDir = filepath.Dir(path)
-	model := probe.Model
+	model := doc.Model
 	if model != "" && !filepath.IsAbs(model) {
 		model = filepath.Join(filepath.Dir(path), model)
 	}
